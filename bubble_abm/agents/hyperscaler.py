@@ -1,0 +1,269 @@
+"""Hyperscaler (and other GPU owners): GPU fleet by vintage, data centres, capex, bonds.
+
+DESIGN §4 and §11 items 3, 8, 11-13, 17-18. Capex is planned from *expected* demand growth
+(adaptive), the expected return of a new GPU over its economic life (expected, not spot rents),
+peers' capex (fear of falling behind), investor sentiment and financing (legacy cash flow, cash,
+bonds), with real-world inertia: a replacement floor, partial adjustment of orders toward the
+target, and data-centre projects that continue once started.
+
+``kind`` is "big_four" (large legacy cash flow), "levered" (an Oracle-like cloud with debt) or
+"other" (neoclouds, sovereign and enterprise buyers: no legacy business, funded by equity and
+debt).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from mesa import Agent
+
+from bubble_abm.core.fleet import GpuFleet
+from bubble_abm.core.valuation import adaptive_update, growth_rate
+
+DATACENTER_LIFE_QUARTERS = 60  # buildings and power: ~15 years
+NON_AI_ASSET_LIFE_QUARTERS = 24  # servers, networks, offices: ~6 years blended
+CASH_BUFFER_SHARE_OF_CAPEX = 0.5  # cash kept against a quarter's capex before payouts
+PAYOUT_SHARE = 0.35  # share of excess cash returned to shareholders each quarter
+DEBT_AMORTISATION_PER_QUARTER = 0.025  # ~10-year average maturity
+CANCEL_SHARE_OF_SURPLUS = 0.5  # share of an unwanted backlog cancelled per quarter (§11.12)
+MAX_PLANNED_GROWTH_PER_QUARTER = 0.35
+MIN_PLANNED_GROWTH_PER_QUARTER = -0.15
+
+
+class Hyperscaler(Agent):
+    """An owner of GPUs who rents GPU-hours and uses some for its own AI products."""
+
+    def __init__(self, model, kind: str, legacy_cash_flow_usd_b: float, debt_usd_b: float,
+                 fleet_share: float) -> None:
+        super().__init__(model)
+        p = model.params
+        sector = "other_owners" if kind == "other" else "hyperscalers"
+        self.account = model.ledger.open_account(f"{kind}_{self.unique_id}", sector)
+        self.kind = kind
+        self.legacy_cash_flow_usd_b = legacy_cash_flow_usd_b
+        self.non_ai_capex_share = (
+            legacy_cash_flow_usd_b / max(p.big_four_legacy_cash_flow_usd_b_per_quarter, 1e-9)
+        )
+        self.debt_usd_b = debt_usd_b
+        self.fleet = GpuFleet()
+        self.datacenter_book_usd_b = 0.0
+        self.other_assets_usd_b = 0.0
+        self.datacenter_projects: deque[float] = deque([0.0] * p.datacenter_build_quarters)
+        self.expected_growth_per_quarter = 0.08
+        self.demand_h100e = fleet_share * p.initial_fleet_h100e * p.initial_utilization
+        self.previous_demand_h100e = self.demand_h100e
+        self.orders_h100e = 0.0
+        self.last_orders_h100e = 0.0
+        self.cancelled_h100e = 0.0
+        self.gpu_capex_usd_b = 0.0
+        self.datacenter_capex_usd_b = 0.0
+        self.non_ai_capex_usd_b = 0.0
+        self.previous_ai_capex_usd_b = 0.0
+        self.rent_revenue_usd_b = 0.0
+        self.inhouse_revenue_usd_b = 0.0
+        self.inhouse_hours = 0.0
+        self.interest_usd_b = 0.0
+        self.credit_spread = p.base_credit_spread
+        self.defaulted = False
+        self.lab_stakes: dict[int, float] = {}
+        self.listed = None
+        self.depreciation_usd_b = 0.0
+        self.impairment_usd_b = 0.0
+        self.stranded_usd_b = 0.0
+        self.idle_h100e = 0.0
+        self.idle_book_usd_b = 0.0
+
+    # --- observables ---------------------------------------------------------------------
+    @property
+    def cash_usd_b(self) -> float:
+        return self.model.ledger.balance(self.account)
+
+    @property
+    def is_big_four(self) -> bool:
+        return self.kind == "big_four"
+
+    @property
+    def ai_capex_usd_b(self) -> float:
+        return self.gpu_capex_usd_b + self.datacenter_capex_usd_b
+
+    @property
+    def capex_usd_b(self) -> float:
+        return self.ai_capex_usd_b + self.non_ai_capex_usd_b
+
+    def annual_cash_flow_usd_b(self) -> float:
+        """Operating cash flow run rate (legacy plus AI rents and products), per year."""
+        return 4.0 * (self.legacy_cash_flow_usd_b + self.rent_revenue_usd_b
+                      + self.inhouse_revenue_usd_b)
+
+    def leverage(self) -> float:
+        return self.debt_usd_b / max(self.annual_cash_flow_usd_b(), 0.5)
+
+    def on_order_h100e(self) -> float:
+        return sum(c.backlog_h100e.get(self.unique_id, 0.0) for c in self.model.chipmakers)
+
+    def net_worth_usd_b(self) -> float:
+        return (self.cash_usd_b + self.fleet.book_value_usd_b + self.datacenter_book_usd_b
+                + self.other_assets_usd_b + self.model.capital_market.stake_value_usd_b(self)
+                - self.debt_usd_b)
+
+    # --- the legacy business and in-house AI -------------------------------------------
+    def run_legacy_business(self) -> None:
+        """Legacy cash flow in, non-AI capex out (DESIGN §4: large legacy cash flows)."""
+        p = self.model.params
+        ledger = self.model.ledger
+        ledger.transfer(ledger.rest_of_economy, self.account, self.legacy_cash_flow_usd_b,
+                        "legacy_cash_flow")
+        self.non_ai_capex_usd_b = p.non_ai_capex_usd_b_per_quarter * self.non_ai_capex_share * (
+            self.model.legacy_growth_index)
+        spend = min(self.non_ai_capex_usd_b, max(self.cash_usd_b, 0.0))
+        self.non_ai_capex_usd_b = spend
+        ledger.transfer(self.account, ledger.rest_of_economy, spend, "non_ai_capex")
+        self.other_assets_usd_b += spend
+        self.legacy_cash_flow_usd_b *= (1.0 + p.legacy_cash_flow_growth_per_year) ** 0.25
+
+    # --- capex ---------------------------------------------------------------------------
+    def plan_capex(self, sentiment: float, peer_capex_growth: float,
+                   expected_rent_usd_per_hour: float, gpu_price_usd: float) -> None:
+        """Decide this quarter's GPU orders (H100e) and start data-centre projects.
+
+        Target installed base = expected demand ``capex_planning_horizon_quarters`` ahead at
+        target utilization; orders close part of the gap (partial adjustment, §11.18) but never
+        fall below a replacement floor; the gap is scaled by the expected return of a new GPU
+        (expected rent over its economic life vs its price) and by what can be financed.
+        """
+        p = self.model.params
+        observed_growth = growth_rate(self.demand_h100e, self.previous_demand_h100e)
+        self.expected_growth_per_quarter = float(adaptive_update(
+            self.expected_growth_per_quarter, observed_growth, p.demand_expectation_weight))
+        planned_growth = (self.expected_growth_per_quarter
+                          + p.sentiment_capex_weight * 0.1 * (sentiment - 1.0)
+                          + p.peer_capex_weight * 0.25 * (peer_capex_growth
+                                                          - self.expected_growth_per_quarter))
+        planned_growth = float(np.clip(planned_growth, MIN_PLANNED_GROWTH_PER_QUARTER,
+                                       MAX_PLANNED_GROWTH_PER_QUARTER))
+        horizon = p.capex_planning_horizon_quarters
+        target_installed = (self.demand_h100e * (1.0 + planned_growth) ** horizon
+                            / p.target_utilization)
+        retiring = self.fleet.installed_h100e / (p.gpu_accounting_life_years * 4.0)
+        on_order = self.on_order_h100e()
+        gap = target_installed - self.fleet.installed_h100e - on_order + retiring * horizon
+        desired = max(gap / max(horizon / 2.0, 1.0), 0.0)
+
+        # Return test on *expected* rents (§11.3): a GPU earning less than its cost is not bought.
+        payback = self._expected_value_per_price(expected_rent_usd_per_hour, gpu_price_usd)
+        desired *= float(np.clip(payback, 0.0, 1.5))
+        floor = p.replacement_floor_share * retiring
+        desired = max(desired, floor)
+        orders = ((1.0 - p.order_adjustment_speed) * self.last_orders_h100e
+                  + p.order_adjustment_speed * desired)
+        orders = min(orders, self._financeable_h100e(gpu_price_usd))
+        if self.defaulted:
+            orders = min(orders, floor)
+        self.orders_h100e = max(orders, 0.0)
+        self.last_orders_h100e = self.orders_h100e
+        self.cancelled_h100e = 0.0
+        if gap < 0.0 and on_order > 0.0:
+            self.cancelled_h100e = min(on_order, -gap * CANCEL_SHARE_OF_SURPLUS)
+        dc_cost = self.orders_h100e * gpu_price_usd * p.datacenter_cost_per_gpu_dollar / 1e9
+        per_quarter = dc_cost / len(self.datacenter_projects)
+        self.datacenter_projects = deque(x + per_quarter for x in self.datacenter_projects)
+
+    def _expected_value_per_price(self, rent_usd_per_hour: float, price_usd: float) -> float:
+        """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying)."""
+        p = self.model.params
+        quarters = p.gpu_accounting_life_years * 4.0
+        decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
+        discount = (1.0 + p.risk_free_rate + self.credit_spread + 0.04) ** -0.25
+        k = np.arange(1, int(quarters) + 1)
+        net = np.maximum(rent_usd_per_hour * decay**k - p.rent_opex_usd_per_hour, 0.0)
+        value = float((net * p.target_utilization * 2190.0 * discount**k).sum())
+        return value / max(price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
+
+    def _financeable_h100e(self, gpu_price_usd: float) -> float:
+        """H100e that cash, a year of operating cash flow and spare debt capacity can pay for."""
+        p = self.model.params
+        debt_room = max(p.max_debt_to_cash_flow * self.annual_cash_flow_usd_b()
+                        - self.debt_usd_b, 0.0)
+        funds = max(self.cash_usd_b, 0.0) + 0.5 * self.annual_cash_flow_usd_b() + debt_room
+        return funds * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar)) / 2.0
+
+    def build_datacentres(self) -> None:
+        """Pay this quarter's share of data-centre projects under way (they continue, §11.3)."""
+        ledger = self.model.ledger
+        due = self.datacenter_projects.popleft()
+        self.datacenter_projects.append(0.0)
+        self.raise_funds(due)
+        paid = min(due, max(self.cash_usd_b, 0.0))
+        ledger.transfer(self.account, ledger.rest_of_economy, paid, "datacenter_capex")
+        self.datacenter_book_usd_b += paid
+        self.datacenter_capex_usd_b = paid
+
+    def install(self, units_h100e: float, generation: int, cost_usd_b: float) -> None:
+        self.fleet.add_vintage(units_h100e, generation, cost_usd_b)
+        self.gpu_capex_usd_b += cost_usd_b
+
+    # --- financing -----------------------------------------------------------------------
+    def raise_funds(self, needed_usd_b: float) -> float:
+        """Issue bonds to cover a payment beyond cash, within the leverage ceiling."""
+        shortfall = needed_usd_b - max(self.cash_usd_b, 0.0)
+        if shortfall <= 0.0 or self.defaulted:
+            return 0.0
+        p = self.model.params
+        room = max(p.max_debt_to_cash_flow * self.annual_cash_flow_usd_b() - self.debt_usd_b, 0.0)
+        amount = min(shortfall * 1.2, room)
+        return self.model.capital_market.issue_bonds(self, amount)
+
+    def pay_interest_and_principal(self) -> None:
+        """Coupon (risk-free plus own spread) and amortisation to bondholders."""
+        p = self.model.params
+        rate = self.model.risk_free_rate + self.credit_spread
+        self.interest_usd_b = self.debt_usd_b * rate / 4.0
+        principal = self.debt_usd_b * DEBT_AMORTISATION_PER_QUARTER
+        self.raise_funds(self.interest_usd_b + principal)
+        self.model.capital_market.service_debt(self, self.interest_usd_b, principal)
+        self.credit_spread = (p.base_credit_spread + p.spread_per_leverage * self.leverage()
+                              + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment))
+
+    def pay_operating_costs(self, hours_used: float) -> None:
+        """Power and operations for the GPU-hours actually run."""
+        ledger = self.model.ledger
+        opex = hours_used * self.model.params.rent_opex_usd_per_hour / 1e9
+        ledger.transfer(self.account, ledger.rest_of_economy, min(opex, max(self.cash_usd_b, 0)),
+                        "wages_and_opex")
+
+    def excess_cash_usd_b(self) -> float:
+        """Cash beyond a buffer, part of which goes back to shareholders."""
+        if self.defaulted or self.kind == "other":
+            return 0.0
+        buffer = CASH_BUFFER_SHARE_OF_CAPEX * self.capex_usd_b + 5.0
+        return max(self.cash_usd_b - buffer, 0.0) * PAYOUT_SHARE
+
+    def strategic_budget_usd_b(self) -> float:
+        """Bounded strategic stakes in labs: a share of operating cash flow (§11.14)."""
+        if self.kind != "big_four":
+            return 0.0
+        return self.model.params.strategic_stake_share * self.annual_cash_flow_usd_b() / 4.0
+
+    # --- quarter bookkeeping ---------------------------------------------------------------
+    def start_quarter(self) -> None:
+        self.previous_ai_capex_usd_b = self.ai_capex_usd_b
+        self.gpu_capex_usd_b = 0.0
+        self.datacenter_capex_usd_b = 0.0
+        self.rent_revenue_usd_b = 0.0
+        self.inhouse_revenue_usd_b = 0.0
+
+    def observe_demand(self, hours_sold: float, inhouse_hours: float) -> None:
+        self.previous_demand_h100e = self.demand_h100e
+        self.demand_h100e = (hours_sold + inhouse_hours) / 2190.0
+
+    def depreciate_other_assets(self) -> float:
+        dc = self.datacenter_book_usd_b / DATACENTER_LIFE_QUARTERS
+        other = self.other_assets_usd_b / NON_AI_ASSET_LIFE_QUARTERS
+        self.datacenter_book_usd_b -= dc
+        self.other_assets_usd_b -= other
+        return dc + other
+
+    @property
+    def main_decision(self) -> tuple[str, float]:
+        return "gpu_orders_h100e", self.orders_h100e

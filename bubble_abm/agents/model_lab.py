@@ -1,0 +1,180 @@
+"""Model lab: closed frontier or open-weights; training budget, API price, funding, burn.
+
+DESIGN §3-§4. Each quarter a lab decides the training budget of its next model (a scale-up
+limited by cash), prices its API (cost plus markup, a premium for its capability lead that the
+open models cap), serves the tokens its customers buy on rented GPUs, and raises money when its
+runway is short. A finished run sets its capability from the scaling laws. A lab that cannot pay
+its bills fails.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from mesa import Agent
+
+from bubble_abm.core import scaling
+
+FLOP_PER_TOKEN_SIZE_EXPONENT = 0.5  # serving cost grows with parameters N ~ C**0.5 (Chinchilla)
+INFERENCE_EFFICIENCY_SHARE = 0.5  # share of algorithmic progress that cuts serving FLOP/token
+OPEN_LAB_MARKUP = 0.1  # open weights are served near cost
+PRICE_ADJUSTMENT = 0.5  # share of the way to the target price each quarter
+TRAINING_SHARE_OF_FUNDS = 0.35  # at most this share of cash goes to one quarter of training
+OPEX_SHARE_OF_REVENUE = 0.15  # sales, support, safety, research beyond compute
+
+
+class ModelLab(Agent):
+    """A lab that trains models on rented compute and sells tokens."""
+
+    def __init__(self, model, is_open: bool, run_compute_flop: float, partner_id: int | None,
+                 size: float) -> None:
+        super().__init__(model)
+        p = model.params
+        self.account = model.ledger.open_account(f"lab_{self.unique_id}", "labs")
+        self.is_open = is_open
+        self.size = size
+        self.partner_id = partner_id
+        self.physical_run_flop = run_compute_flop
+        self.effective_run_flop = run_compute_flop
+        self.base_logit = model.capability_logit_of(run_compute_flop, model.quarter)
+        self.run_flop_so_far = 0.0
+        self.run_quarters_done = 0
+        self.training_budget_usd_b = 0.0
+        self.training_spend_usd_b = 0.0
+        self.inference_spend_usd_b = 0.0
+        self.api_price_usd_per_m_tokens = p.initial_api_price_usd_per_m_tokens * (
+            0.2 if is_open else 1.0)
+        self.tokens_served_t = 0.0  # trillions of tokens this quarter
+        self.revenue_usd_b = 0.0
+        self.revenue_history: list[float] = []
+        self.expected_revenue_growth_per_year = 1.0
+        self.costs_usd_b = 0.0
+        self.valuation_usd_b = 0.0
+        self.raised_usd_b = 0.0
+        self.alive = True
+
+    # --- observables ---------------------------------------------------------------------
+    @property
+    def cash_usd_b(self) -> float:
+        return self.model.ledger.balance(self.account)
+
+    @property
+    def capability_logit(self) -> float:
+        """Own model plus inference-time gains (reasoning) available to everyone this quarter."""
+        own = self.base_logit
+        if self.is_open:
+            own = max(own, self.model.lagged_frontier_base_logit())
+        return own + self.model.inference_boost_logit
+
+    @property
+    def capability(self) -> float:
+        return float(scaling.sigmoid(self.capability_logit))
+
+    def burn_usd_b(self) -> float:
+        """Cash burned per quarter at the current pace (costs minus revenue), at least staff."""
+        staff = self.model.params.lab_staff_cost_usd_b_per_quarter * self.size
+        return max(self.costs_usd_b - self.revenue_usd_b, staff)
+
+    def funding_need_usd_b(self) -> float:
+        """Money sought this quarter: a round sized to the runway target when runway is short."""
+        p = self.model.params
+        burn = self.burn_usd_b() + self.planned_training_usd_b()
+        if self.cash_usd_b >= p.lab_funding_trigger_quarters * burn:
+            return 0.0
+        return max(p.lab_runway_target_quarters * burn - self.cash_usd_b, 0.0)
+
+    def net_worth_usd_b(self) -> float:
+        return self.cash_usd_b + self.model.capital_market.stake_value_usd_b(self)
+
+    # --- serving cost and price ---------------------------------------------------------------
+    def flop_per_token(self) -> float:
+        p = self.model.params
+        size = (self.physical_run_flop / p.anchor_compute_flop) ** FLOP_PER_TOKEN_SIZE_EXPONENT
+        efficiency = self.model.algorithmic_multiplier ** INFERENCE_EFFICIENCY_SHARE
+        return p.inference_flop_per_token * size / efficiency
+
+    def serving_cost_usd_per_m_tokens(self, rent_usd_per_hour: float) -> float:
+        p = self.model.params
+        tokens_per_hour = (p.gpu_flop_per_second_h100e * p.inference_utilization * 3600.0
+                           / self.flop_per_token())
+        return rent_usd_per_hour * 1e6 / tokens_per_hour
+
+    def set_api_price(self, rent_usd_per_hour: float, open_price: float,
+                      open_logit: float) -> None:
+        """Cost plus markup, capped by the open models' price plus a premium for the lead."""
+        p = self.model.params
+        cost = self.serving_cost_usd_per_m_tokens(rent_usd_per_hour)
+        if self.is_open:
+            target = cost * (1.0 + OPEN_LAB_MARKUP)
+        else:
+            lead = max(self.capability_logit - open_logit, 0.0)
+            ceiling = open_price * (1.0 + p.frontier_premium_per_logit * lead) ** 2
+            target = max(min(cost * (1.0 + p.lab_markup), ceiling), cost * 1.02)
+        self.api_price_usd_per_m_tokens = math.exp(
+            (1 - PRICE_ADJUSTMENT) * math.log(self.api_price_usd_per_m_tokens)
+            + PRICE_ADJUSTMENT * math.log(target))
+
+    # --- training -----------------------------------------------------------------------------
+    def planned_training_usd_b(self) -> float:
+        """Per-quarter spend of the next run: last run scaled up at the frontier's pace (Epoch)."""
+        p = self.model.params
+        target_flop = self.physical_run_flop * p.training_scaleup_per_year ** (
+            p.training_run_quarters / 4.0)
+        flop_per_dollar = self.model.training_flop_per_dollar
+        return target_flop / flop_per_dollar / 1e9 / p.training_run_quarters
+
+    def decide_training_budget(self, sentiment: float) -> None:
+        """Spend on training this quarter: the plan, scaled by sentiment and bounded by cash."""
+        plan = self.planned_training_usd_b() * float(np.clip(sentiment, 0.3, 1.5))
+        affordable = TRAINING_SHARE_OF_FUNDS * max(self.cash_usd_b, 0.0)
+        self.training_budget_usd_b = max(min(plan, affordable), 0.0)
+
+    def train(self, compute_flop: float) -> None:
+        """Add this quarter's compute to the run; a finished run sets the new capability."""
+        p = self.model.params
+        self.run_flop_so_far += compute_flop
+        self.run_quarters_done += 1
+        if self.run_quarters_done < p.training_run_quarters:
+            return
+        if self.run_flop_so_far > 0.1 * self.physical_run_flop:
+            new_logit = self.model.capability_logit_of(self.run_flop_so_far, self.model.quarter)
+            if new_logit > self.base_logit:
+                self.base_logit = new_logit
+                self.physical_run_flop = self.run_flop_so_far
+        self.run_flop_so_far = 0.0
+        self.run_quarters_done = 0
+
+    # --- books -------------------------------------------------------------------------------
+    def record_revenue(self, revenue_usd_b: float, tokens_t: float) -> None:
+        self.revenue_usd_b = revenue_usd_b
+        self.tokens_served_t = tokens_t
+
+    def pay_staff(self) -> None:
+        """Staff and overhead to the rest of the economy."""
+        p = self.model.params
+        ledger = self.model.ledger
+        opex = p.lab_staff_cost_usd_b_per_quarter * self.size + OPEX_SHARE_OF_REVENUE * (
+            self.revenue_usd_b)
+        ledger.transfer(self.account, ledger.rest_of_economy, min(opex, max(self.cash_usd_b, 0)),
+                        "wages_and_opex")
+        self.costs_usd_b = opex + self.training_spend_usd_b + self.inference_spend_usd_b
+
+    def update_expectations(self) -> None:
+        """Adaptive expectation of annual revenue growth from the last year's revenue."""
+        self.revenue_history.append(self.revenue_usd_b)
+        if len(self.revenue_history) >= 5 and self.revenue_history[-5] > 1e-6:
+            observed = self.revenue_history[-1] / self.revenue_history[-5] - 1.0
+            self.expected_revenue_growth_per_year += 0.3 * (
+                float(np.clip(observed, -0.9, 5.0)) - self.expected_revenue_growth_per_year)
+
+    def margin(self) -> float:
+        """Operating margin of the quarter (revenue minus all costs, over revenue)."""
+        if self.revenue_usd_b <= 1e-9:
+            return -1.0
+        return float(np.clip((self.revenue_usd_b - self.costs_usd_b) / self.revenue_usd_b,
+                             -10.0, 1.0))
+
+    @property
+    def main_decision(self) -> tuple[str, float]:
+        return "training_budget_usd_b", self.training_budget_usd_b

@@ -1,0 +1,147 @@
+"""A GPU fleet held by vintage: depreciation, impairment, economic life, stranded assets.
+
+Pure numpy, no Mesa (DESIGN §4 Hyperscaler, §7). One vintage per delivery quarter: units
+(H100e), generation, cost and book value ($B), age (quarters). Book value falls straight-line
+over the *accounting* life; the *economic* life is set by rents: a vintage's rent falls by
+``older_generation_rent_discount`` each time a newer generation arrives, and it is worth running
+only while its rent covers the operating cost of an hour.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HOURS_PER_QUARTER = 2190.0  # 8760 / 4
+
+
+def economic_life_quarters(
+    rent_usd_per_hour: np.ndarray | float,
+    opex_usd_per_hour: float,
+    rent_discount_per_generation: float,
+    generation_cadence_quarters: int,
+) -> np.ndarray:
+    """Quarters until a vintage's expected rent falls to its operating cost.
+
+    rent(k) = rent × discount^(k / cadence) (a new generation every ``cadence`` quarters);
+    solve rent(k) = opex. Zero when the rent is already below the cost of running.
+    """
+    rent = np.maximum(np.asarray(rent_usd_per_hour, dtype=float), 1e-12)
+    if rent_discount_per_generation >= 1.0:
+        return np.where(rent > opex_usd_per_hour, 400.0, 0.0)
+    ratio = np.maximum(opex_usd_per_hour, 1e-9) / rent
+    quarters = generation_cadence_quarters * np.log(ratio) / math.log(rent_discount_per_generation)
+    return np.clip(quarters, 0.0, 400.0)
+
+
+def recoverable_value_usd_b(
+    units_h100e: np.ndarray,
+    rent_usd_per_hour: np.ndarray,
+    utilization: np.ndarray,
+    opex_usd_per_hour: float,
+    rent_discount_per_generation: float,
+    generation_cadence_quarters: int,
+    discount_rate_per_year: float,
+) -> np.ndarray:
+    """Value in use of each vintage: discounted expected net rent over its economic life ($B).
+
+    Expected, not spot, rents (DESIGN §11 items 3, 10): the caller passes the rent it expects.
+    Net rent declines geometrically as generations arrive; summed in closed form.
+    """
+    life = economic_life_quarters(
+        rent_usd_per_hour, opex_usd_per_hour, rent_discount_per_generation,
+        generation_cadence_quarters,
+    )
+    decay = rent_discount_per_generation ** (1.0 / generation_cadence_quarters)
+    discount = (1.0 + discount_rate_per_year) ** -0.25
+    quarters = np.arange(1, 41)[None, :]
+    alive = quarters <= life[:, None]
+    rent_path = rent_usd_per_hour[:, None] * utilization[:, None] * decay**quarters
+    net = np.maximum(rent_path - opex_usd_per_hour * utilization[:, None], 0.0)
+    per_unit_usd = (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
+    return units_h100e * per_unit_usd / 1e9
+
+
+@dataclass
+class GpuFleet:
+    """Vintages of one owner's installed GPUs."""
+
+    units_h100e: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    generation: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cost_usd_b: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    book_usd_b: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    impaired_usd_b: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    age_quarters: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def add_vintage(
+        self, units_h100e: float, generation: int, cost_usd_b: float, age_quarters: int = 0,
+        book_usd_b: float | None = None,
+    ) -> None:
+        """Install a delivery at cost (book value = cost unless given)."""
+        if units_h100e <= 0.0:
+            return
+        book = cost_usd_b if book_usd_b is None else book_usd_b
+        self.units_h100e = np.append(self.units_h100e, units_h100e)
+        self.generation = np.append(self.generation, generation)
+        self.cost_usd_b = np.append(self.cost_usd_b, cost_usd_b)
+        self.book_usd_b = np.append(self.book_usd_b, book)
+        self.impaired_usd_b = np.append(self.impaired_usd_b, 0.0)
+        self.age_quarters = np.append(self.age_quarters, age_quarters)
+
+    @property
+    def installed_h100e(self) -> float:
+        return float(self.units_h100e.sum())
+
+    @property
+    def book_value_usd_b(self) -> float:
+        return float(self.book_usd_b.sum())
+
+    def units_by_generation(self, n_generations: int) -> np.ndarray:
+        """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
+        return np.bincount(
+            np.clip(self.generation, 0, n_generations - 1), weights=self.units_h100e,
+            minlength=n_generations,
+        )
+
+    def depreciate(self, accounting_life_quarters: float) -> float:
+        """Straight-line depreciation of each vintage's remaining book over its remaining life.
+
+        Returns the quarter's depreciation ($B). Ages advance by one quarter.
+        """
+        remaining = np.maximum(accounting_life_quarters - self.age_quarters, 1.0)
+        charge = np.where(self.age_quarters < accounting_life_quarters,
+                          self.book_usd_b / remaining, self.book_usd_b)
+        self.book_usd_b = self.book_usd_b - charge
+        self.age_quarters = self.age_quarters + 1
+        return float(charge.sum())
+
+    def impair(self, recoverable_usd_b: np.ndarray) -> float:
+        """Write each vintage down to its recoverable value where that is below book (IAS 36)."""
+        loss = np.maximum(self.book_usd_b - recoverable_usd_b, 0.0)
+        self.book_usd_b = self.book_usd_b - loss
+        self.impaired_usd_b = self.impaired_usd_b + loss
+        return float(loss.sum())
+
+    def retire(self, keep: np.ndarray) -> float:
+        """Remove the vintages not kept (scrapped); returns their remaining book value ($B)."""
+        written_off = float(self.book_usd_b[~keep].sum())
+        for name in ("units_h100e", "generation", "cost_usd_b", "book_usd_b",
+                     "impaired_usd_b", "age_quarters"):
+            setattr(self, name, getattr(self, name)[keep])
+        return written_off
+
+    def stranded_usd_b(self, utilization_by_vintage: np.ndarray, normal_utilization: float
+                       ) -> tuple[float, float, float]:
+        """(idle units H100e, idle book $B, stranded $B) — DESIGN §7.
+
+        Idle: capacity unused beyond normal operating slack. Stranded: book value of those idle
+        units plus the book value already written off as impaired on installed vintages.
+        """
+        idle_share = np.clip(
+            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0, 1.0
+        )
+        idle_units = float((self.units_h100e * idle_share).sum())
+        idle_book = float((self.book_usd_b * idle_share).sum())
+        return idle_units, idle_book, idle_book + float(self.impaired_usd_b.sum())

@@ -1,0 +1,213 @@
+"""Double-entry, stock-flow-consistent ledger of money (DESIGN §6).
+
+Every payment is one transaction that takes money from one account and gives it to another, so
+the total of all balances is conserved exactly (up to float rounding). Besides the agents, a
+rest-of-economy account (end customers, suppliers, wages, taxes, outside investors) closes the
+system, following Godley & Lavoie (2007). Each flow kind states how it affects the net worth of
+payer and payee; together with named revaluations (:meth:`Ledger.revalue`) this gives every
+agent the identity  ΔNW = income − expenses + capital in − capital out + revaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+REST_OF_ECONOMY = "rest_of_economy"
+
+
+class Effect(Enum):
+    """How a transaction changes a side's net worth (cash moves either way)."""
+
+    INCOME = "income"  # net worth rises by the amount
+    EXPENSE = "expense"  # net worth falls by the amount
+    EXCHANGE = "exchange"  # cash swapped for an asset or a liability of equal value
+    CAPITAL_IN = "capital_in"  # equity contribution received (new shares, savings inflow)
+    CAPITAL_OUT = "capital_out"  # distribution to owners (buybacks, dividends)
+
+
+@dataclass(frozen=True)
+class FlowKind:
+    """A row of the transactions-flow matrix: its name and its effect on payer and payee."""
+
+    name: str
+    payer_effect: Effect
+    payee_effect: Effect
+
+
+def _flow(name: str, payer: Effect, payee: Effect) -> FlowKind:
+    return FlowKind(name, payer, payee)
+
+
+E = Effect
+FLOWS: dict[str, FlowKind] = {
+    f.name: f
+    for f in [
+        _flow("gpu_sales", E.EXCHANGE, E.INCOME),
+        _flow("chip_production_cost", E.EXPENSE, E.INCOME),
+        _flow("chip_capacity_investment", E.EXPENSE, E.INCOME),
+        _flow("compute_rent", E.EXPENSE, E.INCOME),
+        _flow("api_fees", E.EXPENSE, E.INCOME),
+        _flow("customer_spending", E.EXPENSE, E.INCOME),
+        _flow("inhouse_ai_revenue", E.EXPENSE, E.INCOME),
+        _flow("legacy_cash_flow", E.EXPENSE, E.INCOME),
+        _flow("wages_and_opex", E.EXPENSE, E.INCOME),
+        _flow("datacenter_capex", E.EXCHANGE, E.INCOME),
+        _flow("non_ai_capex", E.EXCHANGE, E.INCOME),
+        _flow("interest", E.EXPENSE, E.INCOME),
+        _flow("bond_issue", E.EXCHANGE, E.EXCHANGE),
+        _flow("bond_redemption", E.EXCHANGE, E.EXCHANGE),
+        _flow("funding_round", E.EXCHANGE, E.CAPITAL_IN),
+        _flow("strategic_stake", E.EXCHANGE, E.CAPITAL_IN),
+        _flow("vendor_financing", E.EXCHANGE, E.CAPITAL_IN),
+        _flow("app_seed_funding", E.EXPENSE, E.CAPITAL_IN),
+        _flow("equity_trade", E.EXCHANGE, E.EXCHANGE),
+        _flow("savings_inflow", E.EXPENSE, E.CAPITAL_IN),
+        _flow("shareholder_payout", E.CAPITAL_OUT, E.INCOME),
+        _flow("unpaid_bills_written_off", E.EXPENSE, E.INCOME),
+        _flow("opening_balance", E.EXPENSE, E.CAPITAL_IN),
+    ]
+}
+
+TALLIES = ("income", "expense", "capital_in", "capital_out", "revaluation")
+
+
+class LedgerError(ValueError):
+    """A transaction that would break the books (negative or non-finite amount)."""
+
+
+class Ledger:
+    """Cash balances of all accounts, the quarter's flows, and per-account net-worth tallies."""
+
+    def __init__(self, rest_of_economy_cash_usd_b: float = 0.0) -> None:
+        self.balances_usd_b = np.zeros(0)
+        self.sectors: list[str] = []
+        self.names: list[str] = []
+        self._sector_names: list[str] = []
+        self._sector_codes = np.zeros(0, dtype=np.int64)
+        self._tallies = {name: np.zeros(0) for name in TALLIES}
+        self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
+        self.rest_of_economy = self.open_account(REST_OF_ECONOMY, REST_OF_ECONOMY)
+        self.balances_usd_b[self.rest_of_economy] = rest_of_economy_cash_usd_b
+
+    # --- accounts ------------------------------------------------------------------------
+    def open_account(self, name: str, sector: str) -> int:
+        """Open an account with zero balance; return its index."""
+        return int(self.open_accounts([name], sector)[0])
+
+    def open_accounts(self, names: list[str], sector: str) -> np.ndarray:
+        """Open several accounts of one sector at once; return their indices."""
+        first = len(self.sectors)
+        count = len(names)
+        self.balances_usd_b = np.concatenate([self.balances_usd_b, np.zeros(count)])
+        for key in TALLIES:
+            self._tallies[key] = np.concatenate([self._tallies[key], np.zeros(count)])
+        self.sectors.extend([sector] * count)
+        if sector not in self._sector_names:
+            self._sector_names.append(sector)
+        code = self._sector_names.index(sector)
+        self._sector_codes = np.concatenate([self._sector_codes, np.full(count, code)])
+        self.names.extend(names)
+        return np.arange(first, first + count)
+
+    def balance(self, account: int) -> float:
+        return float(self.balances_usd_b[account])
+
+    def total_money_usd_b(self) -> float:
+        """Sum of every balance: constant over the whole run."""
+        return float(math.fsum(self.balances_usd_b))
+
+    # --- transactions --------------------------------------------------------------------
+    def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
+        """Move money from payer to payee, recording the flow and both sides' tallies."""
+        if not math.isfinite(amount_usd_b) or amount_usd_b < 0.0:
+            raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
+        if amount_usd_b == 0.0 or payer == payee:
+            return
+        kind = FLOWS[flow]
+        self.balances_usd_b[payer] -= amount_usd_b
+        self.balances_usd_b[payee] += amount_usd_b
+        self._tally(kind.payer_effect, payer, amount_usd_b)
+        self._tally(kind.payee_effect, payee, amount_usd_b)
+        self._flows_usd_b[(flow, self.sectors[payer], self.sectors[payee])] += amount_usd_b
+
+    def transfer_many(
+        self, payers: np.ndarray, payees: np.ndarray, amounts_usd_b: np.ndarray, flow: str
+    ) -> None:
+        """Many transfers of one kind at once (vectorized; payers/payees may repeat)."""
+        amounts = np.asarray(amounts_usd_b, dtype=float)
+        payers = np.broadcast_to(np.asarray(payers), amounts.shape)
+        payees = np.broadcast_to(np.asarray(payees), amounts.shape)
+        if amounts.size == 0:
+            return
+        if not np.all(np.isfinite(amounts)) or np.any(amounts < 0.0):
+            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+        kind = FLOWS[flow]
+        np.subtract.at(self.balances_usd_b, payers, amounts)
+        np.add.at(self.balances_usd_b, payees, amounts)
+        self._tally_many(kind.payer_effect, payers, amounts)
+        self._tally_many(kind.payee_effect, payees, amounts)
+        codes = self._sector_codes
+        n_sectors = len(self._sector_names)
+        pair = codes[payers] * n_sectors + codes[payees]
+        totals = np.bincount(pair, weights=amounts, minlength=n_sectors * n_sectors)
+        for index in np.flatnonzero(totals):
+            payer_sector = self._sector_names[index // n_sectors]
+            payee_sector = self._sector_names[index % n_sectors]
+            self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
+
+    def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
+        """Record a non-cash change in net worth (depreciation, impairment, price change)."""
+        np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
+
+    def _tally(self, effect: Effect, account: int, amount: float) -> None:
+        if effect is not Effect.EXCHANGE:
+            self._tallies[effect.value][account] += amount
+
+    def _tally_many(self, effect: Effect, accounts: np.ndarray, amounts: np.ndarray) -> None:
+        if effect is not Effect.EXCHANGE:
+            np.add.at(self._tallies[effect.value], accounts, amounts)
+
+    # --- reading the books ---------------------------------------------------------------
+    def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:
+        """income − expense + capital in − capital out + revaluation, since the last reset."""
+        t = self._tallies
+        return (
+            t["income"][accounts]
+            - t["expense"][accounts]
+            + t["capital_in"][accounts]
+            - t["capital_out"][accounts]
+            + t["revaluation"][accounts]
+        )
+
+    def tally(self, name: str, accounts: np.ndarray | int) -> np.ndarray:
+        return self._tallies[name][accounts]
+
+    def flows_this_quarter(self) -> dict[tuple[str, str, str], float]:
+        return dict(self._flows_usd_b)
+
+    def start_quarter(self) -> None:
+        """Reset the quarter's flows and the net-worth tallies."""
+        self._flows_usd_b.clear()
+        for key in TALLIES:
+            self._tallies[key][:] = 0.0
+
+    def transactions_flow_matrix(self) -> pd.DataFrame:
+        """Rows: flow kinds; columns: sectors; sources positive, uses negative (Godley-Lavoie).
+
+        Every row sums to zero; a column sums to that sector's change in cash this quarter.
+        """
+        sectors = list(self._sector_names)
+        rows = {}
+        for (flow, payer, payee), amount in self._flows_usd_b.items():
+            row = rows.setdefault(flow, dict.fromkeys(sectors, 0.0))
+            row[payer] -= amount
+            row[payee] += amount
+        matrix = pd.DataFrame.from_dict(rows, orient="index", columns=sectors).fillna(0.0)
+        matrix.index.name = "flow"
+        return matrix

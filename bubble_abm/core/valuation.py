@@ -1,0 +1,49 @@
+"""Valuation and expectations: discounted cash flows on revenue levels (pure, no Mesa).
+
+DESIGN §4 and §11 item 2: fundamentalists value a firm by discounting expected cash flows whose
+*levels* follow a growth path that fades to the long-run rate, rather than by a multiple of
+growth; a growth-multiple valuation compresses as every S-curve slows and guarantees a crash.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TERMINAL_GROWTH_PER_YEAR = 0.02  # long-run nominal growth (about world real growth + inflation)
+
+
+def dcf_value_usd_b(
+    annual_cash_flow_usd_b: np.ndarray | float,
+    expected_growth_per_year: np.ndarray | float,
+    discount_rate_per_year: float,
+    horizon_years: float,
+) -> np.ndarray:
+    """Present value of a cash flow whose growth fades linearly to the terminal rate.
+
+    Year k's growth is g_k = g + (g_T − g)·k/H for k = 1..H, then a Gordon terminal value at
+    g_T = 2% (Gordon 1959). Cash flows may be negative (loss-making firms have negative value
+    until growth makes them positive). Vectorized over firms.
+    """
+    cash = np.atleast_1d(np.asarray(annual_cash_flow_usd_b, dtype=float))
+    growth = np.broadcast_to(np.asarray(expected_growth_per_year, dtype=float), cash.shape)
+    years = int(max(1, round(horizon_years)))
+    k = np.arange(1, years + 1)[None, :]
+    path_growth = growth[:, None] + (TERMINAL_GROWTH_PER_YEAR - growth[:, None]) * k / years
+    levels = cash[:, None] * np.cumprod(1.0 + path_growth, axis=1)
+    discount = (1.0 + discount_rate_per_year) ** -k
+    explicit = (levels * discount).sum(axis=1)
+    spread = max(discount_rate_per_year - TERMINAL_GROWTH_PER_YEAR, 0.01)
+    terminal = levels[:, -1] * (1.0 + TERMINAL_GROWTH_PER_YEAR) / spread * discount[0, -1]
+    return explicit + terminal
+
+
+def adaptive_update(expected: np.ndarray | float, observed: np.ndarray | float, weight: float):
+    """Adaptive expectations (Cagan 1956; Nerlove 1958): move a share of the way to the news."""
+    return expected + weight * (np.asarray(observed) - expected)
+
+
+def growth_rate(current: float, previous: float, floor: float = -0.9, cap: float = 5.0) -> float:
+    """Growth of a positive series between two observations, bounded for stability."""
+    if previous <= 1e-12:
+        return 0.0
+    return float(np.clip(current / previous - 1.0, floor, cap))

@@ -1,0 +1,384 @@
+"""Capital markets: listed equity, lab funding rounds, hyperscaler bonds, defaults (DESIGN §5).
+
+- Listed chipmakers and GPU owners: a market maker moves each price with investors' excess
+  demand (Beja & Goldman 1980 style); investors trade part of their desired rebalancing with the
+  rest of the economy (outside holders) at the new price.
+- Lab rounds: revenue first, then bounded strategic stakes (partner hyperscaler, chipmaker
+  vendor financing), then investor rounds capped by investors' appetite (§11.14).
+- Bonds: issued by GPU owners within a leverage ceiling; investors buy up to their bond
+  allocation, the wider market (rest of the economy) the rest; coupon = risk-free + spread.
+- Defaults write down creditors (bond recovery rate) and wipe out most of the equity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bubble_abm.agents.investor import STRATEGY_NAMES, strategy_expected_returns
+from bubble_abm.core.valuation import adaptive_update, dcf_value_usd_b
+
+LAB_LONG_RUN_MARGIN = 0.25  # operating margin investors expect of a mature lab
+AI_EXPOSURE = {"chipmaker": 1.0, "big_four": 0.35, "levered": 0.8, "other": 1.0}
+EARNINGS_SMOOTHING = 0.5
+GROWTH_EXPECTATION_WEIGHT = 0.25
+DEFAULT_EQUITY_LOSS = 0.9  # shareholders lose most of the value in a default
+SENTIMENT_BOUNDS = (0.3, 2.0)
+
+
+class CapitalMarket:
+    """Prices, holdings and the financing of every agent type."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.firms = list(model.chipmakers) + list(model.gpu_owners)
+        n_firms = len(self.firms)
+        investors = model.investors
+        self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
+                                  else AI_EXPOSURE[f.kind] for f in self.firms])
+        self.earnings_usd_b = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
+        self.expected_growth = np.where(self.exposure >= 1.0, 0.25, 0.1)
+        self.price_usd_b = np.maximum(self._fundamental_values(), 1.0)  # one share per firm
+        self.start_price_usd_b = self.price_usd_b.copy()
+        self.price_history = [self.price_usd_b.copy(), self.price_usd_b.copy()]
+        self.expected_returns = np.zeros((3, n_firms))
+        # Investors hold their base equity allocation at market weights; the rest is held outside.
+        wealth = model.params.investor_wealth_usd_b * investors.wealth_weight
+        cap_weights = self.price_usd_b / self.price_usd_b.sum()
+        equity_value = model.params.equity_allocation_base * wealth[:, None] * cap_weights
+        self.investor_shares = equity_value / self.price_usd_b
+        scale = min(1.0, 0.9 / max(self.investor_shares.sum(axis=0).max(), 1e-12))
+        self.investor_shares *= scale
+        cost = (self.investor_shares * self.price_usd_b).sum(axis=1)
+        model.ledger.transfer_many(investors.account, model.ledger.rest_of_economy, cost,
+                                   "equity_trade")
+        self.outside_shares = 1.0 - self.investor_shares.sum(axis=0)
+        n_owners = len(model.gpu_owners)
+        self.bond_face_investors = np.zeros((investors.n, n_owners))
+        self.bond_face_outside = np.zeros(n_owners)
+        self.lab_fraction_investors = np.zeros((investors.n, model.n_labs))
+        self.lab_fraction_strategic: list[dict[int, float]] = [{} for _ in range(model.n_labs)]
+        self.lab_valuation_usd_b = np.zeros(model.n_labs)
+        self.sentiment = 1.0
+        self.funding_requested_usd_b = 0.0
+        self.funding_raised_usd_b = 0.0
+        self.strategic_raised_usd_b = 0.0
+        self.bonds_issued_usd_b = 0.0
+        self.payouts_usd_b = 0.0
+        self.defaults = 0
+        self.strategy_shares = investors.strategy_shares()
+
+    # --- values --------------------------------------------------------------------------------
+    def _firm_earnings_usd_b(self, firm) -> float:
+        """A firm's quarterly earnings as investors see them (cash earnings less depreciation)."""
+        if firm in self.model.chipmakers:
+            if firm.revenue_usd_b <= 0.0:  # before the first quarter: capacity at current price
+                units = firm.effective_capacity_h100e()
+                return units * (firm.price_usd_per_h100e - firm.unit_cost_usd) / 1e9 * 0.8
+            return firm.profit_usd_b
+        return (firm.legacy_cash_flow_usd_b + firm.rent_revenue_usd_b + firm.inhouse_revenue_usd_b
+                - firm.interest_usd_b - firm.depreciation_usd_b
+                - firm.non_ai_capex_usd_b * 0.5)
+
+    def _fundamental_values(self) -> np.ndarray:
+        p = self.model.params
+        return dcf_value_usd_b(4.0 * self.earnings_usd_b, self.expected_growth,
+                               p.equity_discount_rate + self.model.rate_shock_now,
+                               p.valuation_horizon_years)
+
+    def investor_wealth_usd_b(self) -> np.ndarray:
+        return (self.model.investors.cash_usd_b()
+                + self.investor_shares @ self.price_usd_b
+                + self.bond_face_investors.sum(axis=1)
+                + self.lab_fraction_investors @ self.lab_valuation_usd_b)
+
+    def stake_value_usd_b(self, holder) -> float:
+        """Value of a strategic holder's stakes in labs (at the labs' current marks)."""
+        return float(sum(stakes.get(holder.unique_id, 0.0) * value
+                         for stakes, value in zip(self.lab_fraction_strategic,
+                                                  self.lab_valuation_usd_b, strict=True)))
+
+    def listed_value_usd_b(self, kinds: tuple[str, ...]) -> float:
+        return float(sum(price for firm, price in zip(self.firms, self.price_usd_b, strict=True)
+                         if self._kind(firm) in kinds))
+
+    def _kind(self, firm) -> str:
+        return "chipmaker" if firm in self.model.chipmakers else firm.kind
+
+    def sector_prices(self) -> dict[str, float]:
+        """Sum of market caps by sector: chipmakers, big four, levered and other owners."""
+        return {kind: self.listed_value_usd_b((kind,))
+                for kind in ("chipmaker", "big_four", "levered", "other")}
+
+    # --- labs ------------------------------------------------------------------------------
+    def mark_labs(self) -> None:
+        """Lab valuations: DCF on revenue levels at a long-run margin, times sentiment (§11.2)."""
+        p = self.model.params
+        labs = self.model.labs
+        revenue = np.array([lab.revenue_usd_b for lab in labs]) * 4.0
+        growth = np.array([np.clip(lab.expected_revenue_growth_per_year, -0.5, 2.5)
+                           for lab in labs])
+        value = dcf_value_usd_b(LAB_LONG_RUN_MARGIN * revenue, growth,
+                                p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
+                                p.valuation_horizon_years)
+        cash = np.array([max(lab.cash_usd_b, 0.0) for lab in labs])
+        alive = np.array([lab.alive for lab in labs])
+        new_value = np.where(alive, np.maximum(value * self.sentiment, 0.0) + cash, 0.0)
+        self._revalue_lab_stakes(new_value)
+        self.lab_valuation_usd_b = new_value
+        for lab, v in zip(labs, new_value, strict=True):
+            lab.valuation_usd_b = float(v)
+
+    def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
+        change = new_value - self.lab_valuation_usd_b
+        ledger = self.model.ledger
+        ledger.revalue(self.model.investors.account, self.lab_fraction_investors @ change)
+        for lab_index, stakes in enumerate(self.lab_fraction_strategic):
+            for holder_id, fraction in stakes.items():
+                holder = self.model.agent_by_id[holder_id]
+                ledger.revalue(holder.account, fraction * change[lab_index])
+
+    def fund_labs(self) -> None:
+        """Labs short of runway raise: strategic partners first, then investor rounds."""
+        model = self.model
+        ledger = model.ledger
+        labs = model.labs
+        need = np.array([lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs])
+        self.funding_requested_usd_b = float(need.sum())
+        self.strategic_raised_usd_b = 0.0
+        self.funding_raised_usd_b = 0.0
+        if need.sum() <= 0.0:
+            return
+        # 1. Strategic stakes: each big-four partner up to its budget, then vendor financing.
+        for owner in model.gpu_owners:
+            budget = owner.strategic_budget_usd_b()
+            partners = [i for i, lab in enumerate(labs)
+                        if lab.partner_id == owner.unique_id and need[i] > 0.0]
+            for i in partners:
+                amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
+                self._sell_lab_stake(i, owner, amount, "strategic_stake")
+                need[i] -= amount
+        for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
+            budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
+            total_need = need.sum()
+            if budget <= 0.0 or total_need <= 0.0:
+                continue
+            for i in np.flatnonzero(need > 0.0):
+                amount = min(need[i], budget * need[i] / total_need)
+                self._sell_lab_stake(int(i), chipmaker, amount, "vendor_financing")
+                need[i] -= amount
+        need = np.array([lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs])
+        # 2. Investor rounds, capped by appetite (private allocation tilted by sentiment).
+        investors = model.investors
+        p = model.params
+        wealth = self.investor_wealth_usd_b()
+        private_tilt = investors.desired_tilt(
+            (self.expected_returns * self.exposure).mean(axis=1, keepdims=True))[:, 0]
+        desired = p.private_allocation_base * wealth * private_tilt
+        held = self.lab_fraction_investors @ self.lab_valuation_usd_b
+        appetite = np.clip(np.minimum(desired - held, investors.cash_usd_b()), 0.0, None)
+        total_appetite = appetite.sum()
+        if total_appetite <= 0.0 or need.sum() <= 0.0:
+            return
+        fill = min(1.0, total_appetite / need.sum())
+        for i in np.flatnonzero(need > 0.0):
+            amount = need[i] * fill
+            contributions = appetite / total_appetite * amount
+            pre_money = max(self.lab_valuation_usd_b[i], amount)
+            post_money = pre_money + amount
+            self._dilute(int(i), pre_money / post_money)
+            ledger.transfer_many(investors.account, labs[i].account, contributions,
+                                 "funding_round")
+            self.lab_fraction_investors[:, i] += contributions / post_money
+            self.lab_valuation_usd_b[i] = post_money
+            labs[i].raised_usd_b += amount
+            self.funding_raised_usd_b += amount
+
+    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> None:
+        if amount <= 1e-12:
+            return
+        lab = self.model.labs[lab_index]
+        pre_money = max(self.lab_valuation_usd_b[lab_index], amount)
+        post_money = pre_money + amount
+        self._dilute(lab_index, pre_money / post_money)
+        self.model.ledger.transfer(holder.account, lab.account, amount, flow)
+        stakes = self.lab_fraction_strategic[lab_index]
+        stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
+        self.lab_valuation_usd_b[lab_index] = post_money
+        lab.raised_usd_b += amount
+        self.strategic_raised_usd_b += amount
+
+    def _dilute(self, lab_index: int, factor: float) -> None:
+        """New money at post-money leaves old holders' value unchanged (fractions × factor)."""
+        self.lab_fraction_investors[:, lab_index] *= factor
+        stakes = self.lab_fraction_strategic[lab_index]
+        for holder_id in stakes:
+            stakes[holder_id] *= factor
+
+    def lab_failed(self, lab_index: int) -> None:
+        """A failed lab's stakes are worthless."""
+        self._revalue_lab_stakes(np.where(np.arange(self.model.n_labs) == lab_index,
+                                          0.0, self.lab_valuation_usd_b))
+        self.lab_valuation_usd_b[lab_index] = 0.0
+        self.defaults += 1
+
+    # --- bonds -------------------------------------------------------------------------------
+    def _owner_index(self, owner) -> int:
+        return self.model.gpu_owners.index(owner)
+
+    def issue_bonds(self, owner, amount_usd_b: float) -> float:
+        """Sell bonds: investors up to their bond allocation, the wider market the rest."""
+        if amount_usd_b <= 1e-9:
+            return 0.0
+        model = self.model
+        ledger = model.ledger
+        investors = model.investors
+        j = self._owner_index(owner)
+        wealth = self.investor_wealth_usd_b()
+        held = self.bond_face_investors.sum(axis=1)
+        appetite = np.clip(np.minimum(model.params.bond_allocation_base * wealth - held,
+                                      investors.cash_usd_b()), 0.0, None)
+        from_investors = min(appetite.sum(), amount_usd_b)
+        if from_investors > 0.0:
+            contributions = appetite / appetite.sum() * from_investors
+            ledger.transfer_many(investors.account, owner.account, contributions, "bond_issue")
+            self.bond_face_investors[:, j] += contributions
+        from_outside = amount_usd_b - from_investors
+        ledger.transfer(ledger.rest_of_economy, owner.account, from_outside, "bond_issue")
+        self.bond_face_outside[j] += from_outside
+        owner.debt_usd_b += amount_usd_b
+        self.bonds_issued_usd_b += amount_usd_b
+        return amount_usd_b
+
+    def service_debt(self, owner, interest_usd_b: float, principal_usd_b: float) -> None:
+        """Pay coupons and amortisation pro rata to bondholders; default if cash falls short."""
+        model = self.model
+        ledger = model.ledger
+        j = self._owner_index(owner)
+        face = self.bond_face_investors[:, j]
+        total_face = face.sum() + self.bond_face_outside[j]
+        if total_face <= 1e-12:
+            return
+        due = interest_usd_b + principal_usd_b
+        if owner.cash_usd_b < due:
+            self.default(owner)
+            return
+        investor_share = face / total_face
+        outside_share = self.bond_face_outside[j] / total_face
+        ledger.transfer_many(owner.account, model.investors.account,
+                             investor_share * interest_usd_b, "interest")
+        ledger.transfer(owner.account, ledger.rest_of_economy, outside_share * interest_usd_b,
+                        "interest")
+        ledger.transfer_many(owner.account, model.investors.account,
+                             investor_share * principal_usd_b, "bond_redemption")
+        ledger.transfer(owner.account, ledger.rest_of_economy,
+                        outside_share * principal_usd_b, "bond_redemption")
+        self.bond_face_investors[:, j] -= investor_share * principal_usd_b
+        self.bond_face_outside[j] -= outside_share * principal_usd_b
+        owner.debt_usd_b -= principal_usd_b
+
+    def default(self, owner) -> None:
+        """Write bonds down to the recovery rate; equity loses most of its value (§5)."""
+        model = self.model
+        j = self._owner_index(owner)
+        loss_share = 1.0 - model.params.bond_recovery_rate
+        investor_loss = self.bond_face_investors[:, j] * loss_share
+        model.ledger.revalue(model.investors.account, -investor_loss)
+        forgiven = owner.debt_usd_b * loss_share
+        model.ledger.revalue(owner.account, forgiven)
+        self.bond_face_investors[:, j] -= investor_loss
+        self.bond_face_outside[j] *= 1.0 - loss_share
+        owner.debt_usd_b -= forgiven
+        f = self.firms.index(owner)
+        self._set_price(f, self.price_usd_b[f] * (1.0 - DEFAULT_EQUITY_LOSS))
+        if not owner.defaulted:
+            self.defaults += 1
+        owner.defaulted = True
+
+    # --- equity ------------------------------------------------------------------------------
+    def _set_price(self, firm_index: int, new_price: float) -> None:
+        change = new_price - self.price_usd_b[firm_index]
+        self.model.ledger.revalue(self.model.investors.account,
+                                  self.investor_shares[:, firm_index] * change)
+        self.price_usd_b[firm_index] = new_price
+
+    def pay_out(self) -> None:
+        """Firms return excess cash to shareholders (investors and outside holders) pro rata."""
+        ledger = self.model.ledger
+        self.payouts_usd_b = 0.0
+        for f, firm in enumerate(self.firms):
+            amount = firm.excess_cash_usd_b()
+            if amount <= 0.0:
+                continue
+            investor_part = self.investor_shares[:, f] * amount
+            ledger.transfer_many(firm.account, self.model.investors.account, investor_part,
+                                 "shareholder_payout")
+            ledger.transfer(firm.account, ledger.rest_of_economy,
+                            amount - investor_part.sum(), "shareholder_payout")
+            self.payouts_usd_b += amount
+        self.last_payout_yield = 0.0
+
+    def price_equities(self, capability_news_logit: float) -> None:
+        """Expectations → desired holdings → market-maker prices → trades; then switching."""
+        model = self.model
+        p = model.params
+        investors = model.investors
+        ledger = model.ledger
+        # Fundamentals: smoothed earnings and adaptive growth expectations.
+        earnings = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
+        growth_seen = np.clip((earnings - self.earnings_usd_b)
+                              / np.maximum(np.abs(self.earnings_usd_b), 1e-3) * 4.0, -0.5, 1.0)
+        self.expected_growth = adaptive_update(self.expected_growth, growth_seen,
+                                               GROWTH_EXPECTATION_WEIGHT * 0.5)
+        self.earnings_usd_b = adaptive_update(self.earnings_usd_b, earnings, EARNINGS_SMOOTHING)
+        value = self._fundamental_values()
+        gap = value / self.price_usd_b - 1.0
+        log_returns = np.diff(np.log(np.array(self.price_history[-3:])), axis=0)
+        trend = log_returns.mean(axis=0)
+        last_expected = self.expected_returns
+        self.expected_returns = strategy_expected_returns(gap, trend, capability_news_logit,
+                                                          self.exposure)
+        # Desired holdings and excess demand.
+        old_price = self.price_usd_b.copy()
+        wealth = self.investor_wealth_usd_b()
+        weights = self.price_usd_b / self.price_usd_b.sum()
+        tilt = investors.desired_tilt(self.expected_returns)
+        desired_value = p.equity_allocation_base * wealth[:, None] * weights * tilt
+        held_value = self.investor_shares * self.price_usd_b
+        excess = (desired_value - held_value).sum(axis=0) / np.maximum(held_value.sum(axis=0),
+                                                                      1e-9)
+        new_price = self.price_usd_b * np.exp(p.market_maker_speed * np.clip(excess, -1.0, 1.0))
+        for f in range(len(self.firms)):
+            self._set_price(f, float(new_price[f]))
+        # Trades at the new price with outside holders.
+        wanted = p.trade_fraction * (desired_value / new_price - self.investor_shares)
+        wanted = np.maximum(wanted, -self.investor_shares)
+        buys = np.clip(wanted, 0.0, None)
+        room = np.clip(self.outside_shares / np.maximum(buys.sum(axis=0), 1e-12), 0.0, 1.0)
+        buys *= room
+        sells = np.clip(wanted, None, 0.0)
+        proceeds = -(sells * new_price).sum(axis=1)
+        cost = (buys * new_price).sum(axis=1)
+        affordable = np.clip((investors.cash_usd_b() + proceeds) / np.maximum(cost, 1e-12),
+                             0.0, 1.0)
+        buys *= affordable[:, None]
+        trade = buys + sells
+        net_cash = -(trade * new_price).sum(axis=1)
+        to_outside = np.clip(-net_cash, 0.0, None)
+        from_outside = np.clip(net_cash, 0.0, None)
+        ledger.transfer_many(investors.account, ledger.rest_of_economy, to_outside,
+                             "equity_trade")
+        ledger.transfer_many(ledger.rest_of_economy, investors.account, from_outside,
+                             "equity_trade")
+        self.investor_shares += trade
+        self.outside_shares -= trade.sum(axis=0)
+        self.price_history.append(self.price_usd_b.copy())
+        # Strategy switching on realised returns, and the sentiment they imply.
+        realised = self.price_usd_b / old_price - 1.0
+        investors.review_strategies(realised, last_expected)
+        self.strategy_shares = investors.strategy_shares()
+        mood = (self.expected_returns * self.exposure).sum(axis=1) / self.exposure.sum()
+        self.sentiment = float(np.clip(np.exp(4.0 * self.strategy_shares @ mood),
+                                       *SENTIMENT_BOUNDS))
+
+    def strategy_share(self, name: str) -> float:
+        return float(self.strategy_shares[STRATEGY_NAMES.index(name)])

@@ -1,0 +1,122 @@
+"""Compute rental market: GPU-hours by generation, utilization, rents (DESIGN §5, §11.4).
+
+Rents are posted per generation at the start of a quarter: the newest generation at a trend
+rent that pays for a new GPU at normal utilization, older ones at a discount per generation
+behind, each moved by its own utilization last quarter (scarcity premium, idle discount).
+Clearing order within a quarter:
+
+1. each owner's in-house AI products run on its own fleet, newest generation first;
+2. external demand (labs' inference first, then training) fills the remaining capacity,
+   newest generation first, pro rata across owners within a generation;
+3. buyers pay the average rent of the hours they got; owners earn the rent of each generation
+   their hours were sold from; demand beyond capacity is rationed (training absorbs it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bubble_abm.core.fleet import HOURS_PER_QUARTER
+from bubble_abm.core.hardware import rent_by_generation, rent_trend_usd_per_hour
+
+MAX_UTILIZATION = 0.97  # maintenance and scheduling slack
+RENT_MULTIPLIER_BOUNDS = (0.25, 2.5)  # idle-glut discount floor and scarcity premium cap
+
+
+@dataclass
+class ComputeMarketResult:
+    """What the compute market did this quarter."""
+
+    capacity_hours: np.ndarray  # (owners, generations)
+    used_hours: np.ndarray  # (owners, generations), in-house plus external
+    external_hours: np.ndarray  # (owners, generations)
+    rents_usd_per_hour: np.ndarray  # (generations,) posted this quarter
+    buyer_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    average_rent_usd_per_hour: float = 0.0
+
+    @property
+    def utilization_by_generation(self) -> np.ndarray:
+        capacity = self.capacity_hours.sum(axis=0)
+        return np.divide(self.used_hours.sum(axis=0), capacity,
+                         out=np.zeros_like(capacity), where=capacity > 0)
+
+    @property
+    def utilization(self) -> float:
+        capacity = self.capacity_hours.sum()
+        return float(self.used_hours.sum() / capacity) if capacity > 0 else 0.0
+
+    def owner_revenue_usd_b(self) -> np.ndarray:
+        return (self.external_hours * self.rents_usd_per_hour[None, :]).sum(axis=1) / 1e9
+
+
+def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:
+    """Take ``demand_hours`` from free capacity (owners × generations), newest first."""
+    taken = np.zeros_like(free_hours)
+    remaining = demand_hours
+    for generation in range(free_hours.shape[1] - 1, -1, -1):
+        available = free_hours[:, generation]
+        total = available.sum()
+        if remaining <= 0.0 or total <= 0.0:
+            continue
+        take = min(remaining, total)
+        taken[:, generation] = available * (take / total)
+        remaining -= take
+    return taken
+
+
+def clear_compute_market(
+    capacity_hours: np.ndarray, inhouse_hours: np.ndarray, buyer_hours: np.ndarray,
+    rents_usd_per_hour: np.ndarray,
+) -> ComputeMarketResult:
+    """Allocate in-house and external GPU-hours; ``buyer_hours`` in priority order."""
+    usable = capacity_hours * MAX_UTILIZATION
+    inhouse = np.zeros_like(usable)
+    for owner in range(usable.shape[0]):
+        inhouse[owner] = _fill_newest_first(usable[owner : owner + 1], inhouse_hours[owner])[0]
+    free = usable - inhouse
+    available = free.sum()
+    served = np.zeros_like(buyer_hours)
+    remaining = available
+    for i, wanted in enumerate(buyer_hours):  # priority order: first buyers served first
+        served[i] = min(wanted, max(remaining, 0.0))
+        remaining -= served[i]
+    external = _fill_newest_first(free, float(served.sum()))
+    result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
+                                 served)
+    hours = external.sum()
+    result.average_rent_usd_per_hour = (
+        float((external * rents_usd_per_hour[None, :]).sum() / hours) if hours > 0
+        else float(rents_usd_per_hour[-1]))
+    return result
+
+
+def next_rents(
+    previous_rents: np.ndarray, utilization_by_generation: np.ndarray, newest: int,
+    newest_gpu_price_usd: float, params,
+) -> np.ndarray:
+    """Rents posted for next quarter: trend × generation discount × utilization multiplier.
+
+    Each generation's rent moves ``rent_adjustment_speed`` of the way (in logs) to its target;
+    a generation without a previous rent starts at its target.
+    """
+    p = params
+    n = utilization_by_generation.size
+    trend = rent_trend_usd_per_hour(newest_gpu_price_usd, p.rent_capital_charge_per_year,
+                                    p.rent_opex_usd_per_hour, p.target_utilization)
+    base = rent_by_generation(trend, newest, n, p.older_generation_rent_discount)
+    multiplier = np.exp(p.rent_utilization_sensitivity
+                        * (utilization_by_generation - p.target_utilization))
+    target = base * np.clip(multiplier, *RENT_MULTIPLIER_BOUNDS)
+    previous = np.zeros(n)
+    previous[: min(n, previous_rents.size)] = previous_rents[:n]
+    fresh = previous <= 0.0
+    blended = np.exp((1 - p.rent_adjustment_speed) * np.log(np.where(fresh, target, previous))
+                     + p.rent_adjustment_speed * np.log(target))
+    return np.where(fresh, target, blended)
+
+
+def capacity_hours_by_owner(units_by_generation: np.ndarray) -> np.ndarray:
+    """Hours a quarter from installed H100e, (owners × generations)."""
+    return units_by_generation * HOURS_PER_QUARTER

@@ -1,0 +1,57 @@
+"""GPU market: orders into chipmakers' backlogs, cancellations, shipments, payment (DESIGN §5).
+
+Buyers split orders across chipmakers by market share. Each chipmaker ships up to its capacity
+from its backlog, pro rata across buyers; a buyer pays on delivery at the chipmaker's current
+price, issuing bonds if its cash falls short, and takes delivery only of what it can pay for
+(the rest stays queued). Chipmakers pay their production cost to the foundries and suppliers
+(rest of the economy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def place_orders(buyers: list, chipmakers: list) -> None:
+    """Route each buyer's orders and cancellations to chipmakers by market share."""
+    shares = np.array([c.market_share for c in chipmakers], dtype=float)
+    shares = shares / shares.sum()
+    for buyer in buyers:
+        for chipmaker, share in zip(chipmakers, shares, strict=True):
+            if buyer.orders_h100e > 0.0:
+                chipmaker.receive_order(buyer.unique_id, buyer.orders_h100e * share)
+            if buyer.cancelled_h100e > 0.0:
+                chipmaker.cancel_order(buyer.unique_id, buyer.cancelled_h100e * share)
+
+
+def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
+    """Ship from backlogs up to capacity; buyers pay on delivery and install the GPUs."""
+    for chipmaker in chipmakers:
+        queued = {k: v for k, v in chipmaker.backlog_h100e.items() if v > 0.0}
+        total = sum(queued.values())
+        if total <= 0.0:
+            continue
+        fill = min(chipmaker.effective_capacity_h100e() / total, 1.0)
+        price = chipmaker.price_usd_per_h100e
+        unit_cost = chipmaker.unit_cost_usd
+        for buyer_id, units in queued.items():
+            buyer = buyers_by_id.get(buyer_id)
+            if buyer is None:
+                chipmaker.backlog_h100e[buyer_id] = 0.0
+                continue
+            wanted = units * fill
+            bill = wanted * price / 1e9
+            buyer.raise_funds(bill)
+            affordable = max(buyer.cash_usd_b, 0.0) * 1e9 / price
+            delivered = min(wanted, affordable)
+            if delivered <= 0.0:
+                continue
+            cost = delivered * price / 1e9
+            ledger.transfer(buyer.account, chipmaker.account, cost, "gpu_sales")
+            ledger.transfer(chipmaker.account, ledger.rest_of_economy,
+                            delivered * unit_cost / 1e9, "chip_production_cost")
+            buyer.install(delivered, chipmaker.generation, cost)
+            chipmaker.backlog_h100e[buyer_id] = units - delivered
+            chipmaker.shipments_h100e += delivered
+            chipmaker.revenue_usd_b += cost
+            chipmaker.profit_usd_b += cost - delivered * unit_cost / 1e9

@@ -1,0 +1,493 @@
+"""BubbleModel: wires the agents, markets and ledger, and fixes the order of a quarter.
+
+A quarter (DESIGN §2, §5), in this order:
+
+1. exogenous trends: algorithmic efficiency, GPU roadmap, adoption, usage depth, GDP, scenario
+   shocks (inputs from the scenario file, never a scripted outcome);
+2. labs decide API prices and training budgets; labs short of runway raise money;
+3. apps choose their models; the end-customer and API markets clear;
+4. the compute market clears: in-house use, labs' inference and training; rents are paid;
+5. labs train and pay staff;
+6. GPU owners run their legacy business, plan capex, place and cancel orders, build data centres;
+7. chipmakers price, plan capacity and ship; buyers pay on delivery;
+8. depreciation, impairment, retirement and stranded assets;
+9. capital markets: debt service and defaults, payouts, lab marks, equity prices, savings;
+10. exits and entries; then the data collector records the quarter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from mesa import DataCollector, Model
+
+from bubble_abm.agents.app_company import AppPopulation
+from bubble_abm.agents.chipmaker import Chipmaker
+from bubble_abm.agents.hyperscaler import Hyperscaler
+from bubble_abm.agents.investor import InvestorPopulation
+from bubble_abm.agents.model_lab import ModelLab
+from bubble_abm.calendar import quarter_index, quarter_label
+from bubble_abm.core import scaling
+from bubble_abm.core.fleet import HOURS_PER_QUARTER, recoverable_value_usd_b
+from bubble_abm.core.hardware import cost_per_h100e_usd, newest_generation
+from bubble_abm.core.ledger import Ledger
+from bubble_abm.markets import compute_market, gpu_market
+from bubble_abm.markets.capital_market import CapitalMarket
+from bubble_abm.markets.customer_market import clear_customer_market, logistic_adoption
+from bubble_abm.observe import agent_rows, model_reporters, observe_model
+from bubble_abm.params import Params, make_params
+
+EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents slowly (§11.3)
+IMPAIRMENT_DISCOUNT_PREMIUM = 0.05  # over the risk-free rate, for value in use
+SCRAP_AGE_FACTOR = 2.0  # GPUs are scrapped at twice their accounting life at the latest
+
+
+class BubbleModel(Model):
+    """The AI investment bubble: chipmakers, GPU owners, labs, apps and investors."""
+
+    def __init__(self, params: Params | None = None, *, rng: Any = None, **overrides: Any):
+        super().__init__(rng=rng)
+        base = params if params is not None else make_params()
+        self.params = base.with_overrides(**overrides) if overrides else base
+        p = self.params
+        self.ledger = Ledger()
+        self.start_index = quarter_index(p.start_quarter)
+        self.quarter = self.start_index
+        self.running = True
+        self._set_exogenous_trends()
+        self.anchor_constants = scaling.CHINCHILLA_CONSTANT_SETS[p.chinchilla_constants]
+        self.anchor_reducible_loss = (scaling.anchor_loss_for(self.anchor_constants,
+                                                              p.anchor_compute_flop)
+                                      - self.anchor_constants.E)
+        self.anchor_logit = float(scaling.logit(p.anchor_capability))
+        self.rents_usd_per_hour = np.array([p.initial_rental_price_usd_per_hour])
+        self.expected_rents_usd_per_hour = self.rents_usd_per_hour.copy()
+        self.expected_utilization = np.array([p.initial_utilization])
+        self._create_agents()
+        self.capital_market = CapitalMarket(self)
+        self._open_balance_sheets()
+        self.frontier_base_logit_history = [self._frontier_base_logit()]
+        self._calibrate_token_demand()
+        self.defaults_seen = 0
+        self.impairments_usd_b = 0.0
+        self.equity_peak = 100.0
+        self.compute_result = None
+        self.customer_result = {"customer_spend_usd_b": 0.0, "api_fees_usd_b": 0.0,
+                                "tokens_t": 0.0, "demand_index": self.initial_demand_index}
+        self.observation: dict[str, float | str | int] = {}
+        self._agent_tables: list[dict[str, np.ndarray]] = []
+        self.datacollector = DataCollector(model_reporters=model_reporters())
+        self.ledger.start_quarter()
+        self.initial_money_usd_b = self.ledger.total_money_usd_b()
+
+    # --- construction --------------------------------------------------------------------------
+    def _create_agents(self) -> None:
+        p = self.params
+        rng = self.rng
+        challengers = max(p.n_chipmakers - 1, 1)
+        shares = [p.leader_market_share] + [(1 - p.leader_market_share) / challengers] * (
+            p.n_chipmakers - 1)
+        shares = list(np.array(shares) / np.sum(shares))
+        self.chipmakers = list(Chipmaker.create_agents(
+            self, p.n_chipmakers, market_share=shares,
+            capacity_h100e=[s * p.initial_chip_capacity_h100e_per_quarter for s in shares]))
+        kinds = ["big_four"] * min(4, p.n_hyperscalers) + ["levered"] * max(
+            p.n_hyperscalers - 4, 0) + ["other"] * p.n_other_owners
+        n_big = kinds.count("big_four")
+        big_weights = rng.dirichlet(np.full(n_big, 8.0))
+        legacy, debt, fleet_share = [], [], []
+        big_i = 0
+        for kind in kinds:
+            if kind == "big_four":
+                cash_flow = p.big_four_legacy_cash_flow_usd_b_per_quarter * big_weights[big_i]
+                legacy.append(cash_flow)
+                debt.append(0.5 * 4.0 * cash_flow)
+                fleet_share.append(0.75 * big_weights[big_i])
+                big_i += 1
+            elif kind == "levered":
+                cash_flow = 0.045 * p.big_four_legacy_cash_flow_usd_b_per_quarter
+                legacy.append(cash_flow)
+                debt.append(p.levered_debt_to_cash_flow * 4.0 * cash_flow)
+                fleet_share.append(0.05)
+            else:
+                legacy.append(0.0)
+                debt.append(0.0)
+                fleet_share.append(0.2 / max(p.n_other_owners, 1))
+        fleet_share = list(np.array(fleet_share) / np.sum(fleet_share))
+        self.gpu_owners = list(Hyperscaler.create_agents(
+            self, len(kinds), kind=kinds, legacy_cash_flow_usd_b=legacy, debt_usd_b=0.0,
+            fleet_share=fleet_share))
+        self._initial_debt = debt
+        self._fleet_share = fleet_share
+        big_four = [o for o in self.gpu_owners if o.kind == "big_four"]
+        n_labs = p.n_closed_labs + p.n_open_labs
+        is_open = [False] * p.n_closed_labs + [True] * p.n_open_labs
+        run_flop = [p.anchor_compute_flop * (1.0 if i == 0 else rng.uniform(0.3, 1.0))
+                    for i in range(p.n_closed_labs)]
+        run_flop += [p.anchor_compute_flop * rng.uniform(0.05, 0.2) for _ in range(p.n_open_labs)]
+        partners = [big_four[i % len(big_four)].unique_id if big_four and not is_open[i]
+                    else None for i in range(n_labs)]
+        sizes = list(rng.lognormal(0.0, 0.5, n_labs))
+        self.labs = list(ModelLab.create_agents(self, n_labs, is_open=is_open,
+                                                run_compute_flop=run_flop, partner_id=partners,
+                                                size=sizes))
+        self.n_labs = n_labs
+        self.apps = AppPopulation(self, p.n_app_companies)
+        self.investors = InvestorPopulation(self, p.n_investors, p.investor_wealth_usd_b)
+        self.agent_by_id = {a.unique_id: a for a in self.chipmakers + self.gpu_owners + self.labs}
+
+    def _open_balance_sheets(self) -> None:
+        """Opening cash, debt and fleets (before the first quarter, outside the tallies)."""
+        p = self.params
+        ledger = self.ledger
+        roe = ledger.rest_of_economy
+        for lab in self.labs:
+            cash = p.initial_lab_cash_usd_b * lab.size * (0.5 if lab.is_open else 1.0)
+            ledger.transfer(roe, lab.account, cash, "opening_balance")
+        price = self.chipmakers[0].price_usd_per_h100e
+        life_quarters = p.gpu_accounting_life_years * 4.0
+        for owner, debt, share in zip(self.gpu_owners, self._initial_debt, self._fleet_share,
+                                      strict=True):
+            cash = (4.0 * owner.legacy_cash_flow_usd_b if owner.kind != "other"
+                    else p.other_owner_equity_usd_b)
+            ledger.transfer(roe, owner.account, cash, "opening_balance")
+            self.capital_market.issue_bonds(owner, debt)
+            units = share * p.initial_fleet_h100e
+            for age in range(8):  # deliveries spread over the previous two years
+                cost = units / 8 * price / 1e9
+                owner.fleet.add_vintage(units / 8, 0, cost, age_quarters=age,
+                                        book_usd_b=cost * max(1.0 - age / life_quarters, 0.0))
+            owner.datacenter_book_usd_b = units * price * p.datacenter_cost_per_gpu_dollar / 1e9
+        for chipmaker in self.chipmakers:
+            ledger.transfer(roe, chipmaker.account, 10.0 * chipmaker.market_share + 2.0,
+                            "opening_balance")
+        self.capital_market.mark_labs()
+        self.capital_market.bonds_issued_usd_b = 0.0
+
+    def _calibrate_token_demand(self) -> None:
+        """Scale token demand so that customers' first-quarter spending matches the parameter."""
+        p = self.params
+        lab_price = np.array([lab.api_price_usd_per_m_tokens for lab in self.labs])
+        lab_logit = np.array([lab.capability_logit for lab in self.labs])
+        price = (1.0 + p.app_markup) * lab_price[self.apps.lab]
+        self.reference_customer_price = float(np.median(price))
+        from bubble_abm.markets.customer_market import spend_usd_b, token_demand_t
+        raw = token_demand_t(self.apps.size, lab_logit[self.apps.lab], price, self.adoption,
+                             self.usage_depth, self.anchor_logit, self.reference_customer_price,
+                             p)
+        self.initial_demand_index = float(raw.sum())
+        self.token_demand_scale = p.initial_customer_spend_usd_b_per_quarter / float(
+            spend_usd_b(raw, price).sum())
+
+    # --- exogenous inputs -----------------------------------------------------------------------
+    def _set_exogenous_trends(self) -> None:
+        """Trends and scenario shocks for the current quarter (inputs, not outcomes)."""
+        p = self.params
+        years = (self.quarter - self.start_index) / 4.0
+        jump = (p.efficiency_jump_factor
+                if self.quarter >= quarter_index(p.efficiency_jump_quarter) else 1.0)
+        self.algorithmic_multiplier = float(scaling.algorithmic_multiplier(
+            years, p.algorithmic_doubling_years)) * jump
+        self.roadmap_generation = newest_generation(self.quarter, p.generation_cadence_quarters)
+        self.adoption = logistic_adoption(self.quarter / 4.0 + 0.125, p.adoption_midpoint_year,
+                                          p.adoption_speed_per_year)
+        self.usage_depth = (1.0 + p.tokens_per_task_growth_per_year) ** years
+        self.inference_boost_logit = float(scaling.inference_logit_boost(
+            self.usage_depth, p.inference_logit_gain_per_doubling, p.verifier_ceiling_logit))
+        self.gdp_usd_b_per_quarter = p.gdp_usd_b_per_year / 4.0 * (
+            1.0 + p.gdp_growth_per_year) ** years
+        self.legacy_growth_index = (1.0 + p.legacy_cash_flow_growth_per_year) ** years
+        self.rate_shock_now = (p.rate_shock if self.quarter >= quarter_index(p.rate_shock_quarter)
+                               else 0.0)
+        self.risk_free_rate = p.risk_free_rate + self.rate_shock_now
+        self.supply_shock_fraction = (
+            p.chip_supply_shock_fraction
+            if self.quarter >= quarter_index(p.chip_supply_shock_quarter) else 0.0)
+
+    # --- capability ------------------------------------------------------------------------------
+    def capability_logit_of(self, physical_flop: float, quarter: int) -> float:
+        """Logit capability of a model trained on ``physical_flop`` now (DESIGN §3).
+
+        Effective compute = physical FLOP × algorithmic multiplier; the loss is the best the
+        data wall allows; capability rises with the log of the reducible loss, anchored so the
+        2023 frontier (GPT-4, ``anchor_compute_flop``) sits at ``anchor_capability``.
+        """
+        p = self.params
+        _, _, loss = scaling.wall_constrained_optimum(
+            physical_flop * self.algorithmic_multiplier, self.anchor_constants,
+            p.data_stock_tokens, p.extra_data_worth)
+        reducible = max(loss - self.anchor_constants.E, 1e-9)
+        return self.anchor_logit + p.logit_per_log_reducible_loss * math.log(
+            self.anchor_reducible_loss / reducible)
+
+    def loss_of_logit(self, logit_value: float) -> float:
+        """Pretraining loss implied by a base logit capability (inverse of the mapping)."""
+        p = self.params
+        reducible = self.anchor_reducible_loss * math.exp(
+            -(logit_value - self.anchor_logit) / p.logit_per_log_reducible_loss)
+        return self.anchor_constants.E + reducible
+
+    def _frontier_base_logit(self) -> float:
+        closed = [lab.base_logit for lab in self.labs if not lab.is_open and lab.alive]
+        return max(closed) if closed else self.frontier_base_logit_history[-1]
+
+    def lagged_frontier_base_logit(self) -> float:
+        """The closed frontier as it was ``open_model_lag_quarters`` ago (open models trail)."""
+        history = getattr(self, "frontier_base_logit_history", None)
+        if not history:
+            return -math.inf
+        return scaling.lagged_value(history, self.params.open_model_lag_quarters)
+
+    def best_lab_index(self) -> int:
+        scores = [lab.capability_logit - math.log(lab.api_price_usd_per_m_tokens)
+                  if lab.alive else -math.inf for lab in self.labs]
+        return int(np.argmax(scores))
+
+    @property
+    def training_flop_per_dollar(self) -> float:
+        p = self.params
+        flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
+        return flop_per_hour / float(self.rents_usd_per_hour[-1])
+
+    @property
+    def sentiment(self) -> float:
+        return self.capital_market.sentiment
+
+    # --- the quarter -------------------------------------------------------------------------
+    def step(self) -> None:
+        self._start_quarter()
+        self._labs_decide()
+        self.capital_market.fund_labs()
+        self._apps_buy_tokens()
+        self._clear_compute_market()
+        self._labs_train_and_pay()
+        self._owners_invest()
+        self._chipmakers_produce()
+        self._depreciate_and_impair()
+        self._capital_markets()
+        self._exits_and_entries()
+        self._collect()
+
+    def _start_quarter(self) -> None:
+        self.quarter = self.start_index + self.steps - 1
+        self.ledger.start_quarter()
+        self._set_exogenous_trends()
+        for chipmaker in self.chipmakers:
+            chipmaker.start_quarter()
+            chipmaker.launch_generation(self.roadmap_generation)
+        for owner in self.gpu_owners:
+            owner.start_quarter()
+        self.capital_market.bonds_issued_usd_b = 0.0
+        n = self.roadmap_generation + 1
+        if self.rents_usd_per_hour.size < n:  # a new generation enters the rental market
+            self.rents_usd_per_hour = compute_market.next_rents(
+                self.rents_usd_per_hour, np.append(self.expected_utilization,
+                                                   np.ones(n - self.expected_utilization.size)),
+                self.roadmap_generation, self.chipmakers[0].price_usd_per_h100e, self.params)
+            self.expected_rents_usd_per_hour = np.append(
+                self.expected_rents_usd_per_hour, self.rents_usd_per_hour[-1])
+            self.expected_utilization = np.append(self.expected_utilization, 1.0)
+
+    def _open_model_offer(self) -> tuple[float, float]:
+        open_labs = [lab for lab in self.labs if lab.is_open and lab.alive]
+        if not open_labs:  # no open models: the ceiling is the cheapest closed lab's cost × 3
+            rent = float(self.rents_usd_per_hour.mean())
+            cost = min(lab.serving_cost_usd_per_m_tokens(rent) for lab in self.labs)
+            return 3.0 * cost, self.lagged_frontier_base_logit()
+        best = max(open_labs, key=lambda lab: lab.capability_logit)
+        return best.api_price_usd_per_m_tokens, best.capability_logit
+
+    def _labs_decide(self) -> None:
+        rent = float(np.average(self.rents_usd_per_hour))
+        open_price, open_logit = self._open_model_offer()
+        for lab in self.labs:
+            if lab.alive:
+                lab.set_api_price(rent, open_price, open_logit)
+                lab.decide_training_budget(self.sentiment)
+
+    def _apps_buy_tokens(self) -> None:
+        labs = self.labs
+        self.apps.choose_models(np.array([lab.capability_logit for lab in labs]),
+                                np.array([lab.api_price_usd_per_m_tokens for lab in labs]),
+                                np.array([lab.alive for lab in labs]))
+        self.customer_result = clear_customer_market(self)
+
+    def _inhouse_hours(self) -> np.ndarray:
+        """Big four's own AI products: demand grows like end-customer token demand (§11.8)."""
+        p = self.params
+        growth = self.customer_result["demand_index"] / max(self.initial_demand_index, 1e-12)
+        total = p.initial_inhouse_demand_h100e * HOURS_PER_QUARTER * growth
+        weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" and not o.defaulted
+                            else 0.0 for o in self.gpu_owners])
+        return total * weights / weights.sum() if weights.sum() > 0 else weights
+
+    def _clear_compute_market(self) -> None:
+        p = self.params
+        ledger = self.ledger
+        n_gen = self.rents_usd_per_hour.size
+        capacity = compute_market.capacity_hours_by_owner(
+            np.array([o.fleet.units_by_generation(n_gen) for o in self.gpu_owners]))
+        average_rent = float(self.rents_usd_per_hour[-1])
+        inference_hours = np.array([
+            lab.tokens_served_t * 1e12 * lab.flop_per_token()
+            / (p.gpu_flop_per_second_h100e * p.inference_utilization * 3600.0)
+            if lab.alive else 0.0 for lab in self.labs])
+        training_hours = np.array([lab.training_budget_usd_b * 1e9 / average_rent
+                                   if lab.alive else 0.0 for lab in self.labs])
+        inhouse = self._inhouse_hours()
+        result = compute_market.clear_compute_market(
+            capacity, inhouse, np.concatenate([inference_hours, training_hours]),
+            self.rents_usd_per_hour)
+        self.compute_result = result
+        price = result.average_rent_usd_per_hour
+        served = result.buyer_hours
+        n = self.n_labs
+        payments = served * price / 1e9
+        owner_revenue = result.owner_revenue_usd_b()
+        revenue_share = owner_revenue / owner_revenue.sum() if owner_revenue.sum() > 0 else (
+            np.full(owner_revenue.size, 1.0 / owner_revenue.size))
+        lab_accounts = np.array([lab.account for lab in self.labs] * 2)
+        owner_accounts = np.array([o.account for o in self.gpu_owners])
+        ledger.transfer_many(np.repeat(lab_accounts, owner_accounts.size),
+                             np.tile(owner_accounts, lab_accounts.size),
+                             np.outer(payments, revenue_share).ravel(), "compute_rent")
+        inhouse_used = result.used_hours.sum(axis=1) - result.external_hours.sum(axis=1)
+        for i, owner in enumerate(self.gpu_owners):
+            owner.rent_revenue_usd_b = float(payments.sum() * revenue_share[i])
+            owner.inhouse_hours = float(inhouse_used[i])
+            owner.inhouse_revenue_usd_b = (inhouse_used[i] * price
+                                           * p.inhouse_revenue_per_rent_dollar / 1e9)
+            ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
+                            "inhouse_ai_revenue")
+            owner.pay_operating_costs(float(result.used_hours[i].sum()))
+            owner.observe_demand(float(result.external_hours[i].sum()), float(inhouse_used[i]))
+        flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
+        for i, lab in enumerate(self.labs):
+            lab.inference_spend_usd_b = float(payments[i])
+            lab.training_spend_usd_b = float(payments[n + i])
+            lab.training_flop_this_quarter = served[n + i] * flop_per_hour / (
+                p.rd_compute_multiplier)
+        # Rents for next quarter, and the slower-moving expectations owners plan with.
+        utilization = result.utilization_by_generation
+        self.rents_usd_per_hour = compute_market.next_rents(
+            self.rents_usd_per_hour, utilization, self.roadmap_generation,
+            self.chipmakers[0].price_usd_per_h100e, p)
+        self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
+            self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
+        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * (
+            utilization - self.expected_utilization)
+
+    def _labs_train_and_pay(self) -> None:
+        for lab in self.labs:
+            if lab.alive:
+                lab.train(lab.training_flop_this_quarter)
+                lab.pay_staff()
+                lab.update_expectations()
+        self.frontier_base_logit_history.append(self._frontier_base_logit())
+
+    def _owners_invest(self) -> None:
+        price = self.chipmakers[0].price_usd_per_h100e
+        expected_rent = float(self.expected_rents_usd_per_hour[-1])
+        capex = np.array([o.previous_ai_capex_usd_b for o in self.gpu_owners])
+        for owner in self.gpu_owners:
+            owner.run_legacy_business()
+        for i, owner in enumerate(self.gpu_owners):
+            others = np.delete(capex, i)
+            peer_growth = 0.0
+            if hasattr(self, "_capex_before") and others.size:
+                before = np.delete(self._capex_before, i).sum()
+                peer_growth = others.sum() / before - 1.0 if before > 0 else 0.0
+            owner.plan_capex(self.sentiment, float(np.clip(peer_growth, -0.5, 1.0)),
+                             expected_rent, price)
+        self._capex_before = capex
+        gpu_market.place_orders(self.gpu_owners, self.chipmakers)
+        for owner in self.gpu_owners:
+            owner.build_datacentres()
+
+    def _chipmakers_produce(self) -> None:
+        for chipmaker in self.chipmakers:
+            chipmaker.set_price()
+        gpu_market.ship(self.chipmakers, {o.unique_id: o for o in self.gpu_owners}, self.ledger)
+        for chipmaker in self.chipmakers:
+            chipmaker.plan_capacity()
+            chipmaker.pay_operating_costs()
+
+    def _depreciate_and_impair(self) -> None:
+        """Book depreciation, test each vintage for impairment, scrap the uneconomic ones."""
+        p = self.params
+        life = p.gpu_accounting_life_years * 4.0
+        utilization = self.compute_result.utilization_by_generation
+        self.impairments_usd_b = 0.0
+        for owner in self.gpu_owners:
+            fleet = owner.fleet
+            owner.depreciation_usd_b = fleet.depreciate(life)
+            other = owner.depreciate_other_assets()
+            self.ledger.revalue(owner.account, -(owner.depreciation_usd_b + other))
+            generation = np.clip(fleet.generation, 0, self.expected_rents_usd_per_hour.size - 1)
+            rent = self.expected_rents_usd_per_hour[generation]
+            expected_use = np.clip(self.expected_utilization[generation], 0.0, 1.0)
+            recoverable = recoverable_value_usd_b(
+                fleet.units_h100e, rent, expected_use, p.rent_opex_usd_per_hour,
+                p.older_generation_rent_discount, p.generation_cadence_quarters,
+                self.risk_free_rate + IMPAIRMENT_DISCOUNT_PREMIUM)
+            impairment = fleet.impair(recoverable)
+            keep = (rent > p.rent_opex_usd_per_hour) & (fleet.age_quarters < SCRAP_AGE_FACTOR
+                                                        * life)
+            scrapped = fleet.retire(keep)
+            owner.impairment_usd_b = impairment + scrapped
+            self.ledger.revalue(owner.account, -owner.impairment_usd_b)
+            self.impairments_usd_b += owner.impairment_usd_b
+            used = utilization[np.clip(fleet.generation, 0, utilization.size - 1)]
+            owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
+                fleet.stranded_usd_b(used, p.target_utilization))
+
+    def _capital_markets(self) -> None:
+        p = self.params
+        market = self.capital_market
+        for owner in self.gpu_owners:
+            owner.pay_interest_and_principal()
+        market.pay_out()
+        market.mark_labs()
+        history = self.frontier_base_logit_history
+        news = history[-1] - history[max(len(history) - 5, 0)] - 0.5 * min(len(history) - 1, 4) / 4
+        market.price_equities(news)
+        wealth = market.investor_wealth_usd_b()
+        self.ledger.transfer_many(self.ledger.rest_of_economy, self.investors.account,
+                                  p.investor_inflow_per_quarter * np.maximum(wealth, 0.0),
+                                  "savings_inflow")
+
+    def _exits_and_entries(self) -> None:
+        ledger = self.ledger
+        for i, lab in enumerate(self.labs):
+            if lab.alive and lab.cash_usd_b < 0.0:
+                ledger.transfer(ledger.rest_of_economy, lab.account, -lab.cash_usd_b,
+                                "unpaid_bills_written_off")
+                lab.alive = False
+                self.capital_market.lab_failed(i)
+                lab.remove()
+        self.apps.exit_and_enter()
+
+    # --- observation -----------------------------------------------------------------------------
+    def _collect(self) -> None:
+        self.observation = observe_model(self)
+        self.datacollector.collect(self)
+        self._agent_tables.append(agent_rows(self))
+
+    @property
+    def quarter_label(self) -> str:
+        return quarter_label(self.quarter)
+
+    def agent_table(self):
+        """Per-agent, per-quarter table (pandas): type, cash, debt, value, main decision."""
+        import pandas as pd
+        if not self._agent_tables:
+            return pd.DataFrame()
+        return pd.concat([pd.DataFrame(t) for t in self._agent_tables], ignore_index=True)
+
+    def model_table(self):
+        """The per-quarter model table (the data collector's model variables, with ``step``)."""
+        frame = self.datacollector.get_model_vars_dataframe()
+        frame.insert(0, "step", np.arange(1, len(frame) + 1))
+        return frame.reset_index(drop=True)

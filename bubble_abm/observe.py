@@ -1,0 +1,189 @@
+"""What the data collector records: the model table's columns and the agent table's rows.
+
+Flows are per quarter in $B (not annualised). ``ai_revenue_usd_b`` is final spending on AI:
+end customers' spending through apps plus the big four's in-house AI product revenue (lab API
+fees are paid by apps out of their revenue, so they are not added again).
+``gpu_rental_price_usd_per_hour`` is the posted rent of an H100 (generation 0) per hour;
+``newest_rental_price_usd_per_hour`` is the newest generation's rent per H100e-hour.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from bubble_abm.core import scaling
+
+MODEL_COLUMNS = (
+    "quarter", "hyperscaler_capex_usd_b", "big_four_capex_usd_b", "ai_capex_usd_b",
+    "gpu_capex_usd_b", "gpu_orders_h100e", "gpu_shipments_h100e", "gpu_backlog_h100e",
+    "installed_gpus_h100e", "chip_revenue_usd_b", "chip_capacity_h100e", "gpu_price_usd",
+    "utilization", "gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour",
+    "frontier_loss", "frontier_capability", "open_capability", "capability_gap",
+    "frontier_training_flop", "lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin",
+    "lab_funding_requested_usd_b", "lab_funding_raised_usd_b", "strategic_funding_usd_b",
+    "api_price_usd_per_m_tokens", "tokens_t", "app_revenue_usd_b", "inhouse_ai_revenue_usd_b",
+    "ai_revenue_usd_b", "capex_to_ai_revenue", "ai_capex_share_of_gdp",
+    "hyperscaler_debt_usd_b", "credit_spread", "equity_index", "equity_drawdown",
+    "chipmaker_equity_usd_b", "big_four_equity_usd_b", "levered_equity_usd_b",
+    "other_owner_equity_usd_b", "lab_valuation_usd_b", "sentiment", "trend_follower_share",
+    "narrative_share", "stranded_gpu_assets_usd_b", "idle_gpus_h100e", "impairments_usd_b",
+    "defaults", "app_companies", "app_exits", "total_money_usd_b",
+)
+
+
+def read_observation(model, name: str) -> Any:
+    """Data-collector reporter (used through functools.partial, which pickles)."""
+    return model.observation[name]
+
+
+def model_reporters() -> dict[str, partial]:
+    return {name: partial(read_observation, name=name) for name in MODEL_COLUMNS}
+
+
+def _safe_ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 1e-9 else 0.0
+
+
+def observe_model(model) -> dict[str, Any]:
+    """One row of the model table for the quarter just finished."""
+    owners = model.gpu_owners
+    labs = model.labs
+    market = model.capital_market
+    compute = model.compute_result
+    hyperscalers = [o for o in owners if o.kind != "other"]
+    big_four = [o for o in owners if o.kind == "big_four"]
+    closed = [lab for lab in labs if not lab.is_open and lab.alive]
+    open_labs = [lab for lab in labs if lab.is_open and lab.alive]
+    frontier = max(closed, key=lambda lab: lab.capability_logit) if closed else None
+    frontier_logit = frontier.capability_logit if frontier else model.anchor_logit
+    open_logit = (max(lab.capability_logit for lab in open_labs) if open_labs
+                  else model.lagged_frontier_base_logit() + model.inference_boost_logit)
+    ai_capex = sum(o.ai_capex_usd_b for o in owners)
+    inhouse = sum(o.inhouse_revenue_usd_b for o in owners)
+    app_revenue = float(model.apps.revenue_usd_b.sum())
+    ai_revenue = app_revenue + inhouse
+    lab_revenue = sum(lab.revenue_usd_b for lab in labs)
+    lab_costs = sum(lab.costs_usd_b for lab in labs if lab.alive)
+    caps = market.price_usd_b
+    index = 100.0 * caps.sum() / market.start_price_usd_b.sum()
+    model.equity_peak = max(model.equity_peak, index)
+    sectors = market.sector_prices()
+    served_tokens = sum(lab.tokens_served_t for lab in labs)
+    api_price = (sum(lab.api_price_usd_per_m_tokens * lab.tokens_served_t for lab in labs)
+                 / served_tokens if served_tokens > 0 else
+                 float(np.mean([lab.api_price_usd_per_m_tokens for lab in labs])))
+    debt = sum(o.debt_usd_b for o in owners)
+    return {
+        "quarter": model.quarter_label,
+        "hyperscaler_capex_usd_b": sum(o.capex_usd_b for o in hyperscalers),
+        "big_four_capex_usd_b": sum(o.capex_usd_b for o in big_four),
+        "ai_capex_usd_b": ai_capex,
+        "gpu_capex_usd_b": sum(o.gpu_capex_usd_b for o in owners),
+        "gpu_orders_h100e": sum(c.orders_h100e for c in model.chipmakers),
+        "gpu_shipments_h100e": sum(c.shipments_h100e for c in model.chipmakers),
+        "gpu_backlog_h100e": sum(c.backlog_total_h100e for c in model.chipmakers),
+        "installed_gpus_h100e": sum(o.fleet.installed_h100e for o in owners),
+        "chip_revenue_usd_b": sum(c.revenue_usd_b for c in model.chipmakers),
+        "chip_capacity_h100e": sum(c.effective_capacity_h100e() for c in model.chipmakers),
+        "gpu_price_usd": model.chipmakers[0].price_usd_per_h100e,
+        "utilization": compute.utilization,
+        "gpu_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[0]),
+        "newest_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[-1]),
+        "frontier_loss": model.loss_of_logit(frontier.base_logit if frontier
+                                             else model.anchor_logit),
+        "frontier_capability": float(scaling.sigmoid(frontier_logit)),
+        "open_capability": float(scaling.sigmoid(open_logit)),
+        "capability_gap": frontier_logit - open_logit,
+        "frontier_training_flop": frontier.physical_run_flop if frontier else 0.0,
+        "lab_revenue_usd_b": lab_revenue,
+        "lab_costs_usd_b": lab_costs,
+        "lab_margin": _safe_ratio(lab_revenue - lab_costs, lab_revenue),
+        "lab_funding_requested_usd_b": market.funding_requested_usd_b,
+        "lab_funding_raised_usd_b": market.funding_raised_usd_b + market.strategic_raised_usd_b,
+        "strategic_funding_usd_b": market.strategic_raised_usd_b,
+        "api_price_usd_per_m_tokens": api_price,
+        "tokens_t": served_tokens,
+        "app_revenue_usd_b": app_revenue,
+        "inhouse_ai_revenue_usd_b": inhouse,
+        "ai_revenue_usd_b": ai_revenue,
+        "capex_to_ai_revenue": _safe_ratio(ai_capex, ai_revenue),
+        "ai_capex_share_of_gdp": _safe_ratio(ai_capex, model.gdp_usd_b_per_quarter),
+        "hyperscaler_debt_usd_b": debt,
+        "credit_spread": _safe_ratio(sum(o.debt_usd_b * o.credit_spread for o in owners), debt)
+        if debt > 0 else model.params.base_credit_spread,
+        "equity_index": index,
+        "equity_drawdown": 1.0 - index / model.equity_peak,
+        "chipmaker_equity_usd_b": sectors["chipmaker"],
+        "big_four_equity_usd_b": sectors["big_four"],
+        "levered_equity_usd_b": sectors["levered"],
+        "other_owner_equity_usd_b": sectors["other"],
+        "lab_valuation_usd_b": float(market.lab_valuation_usd_b.sum()),
+        "sentiment": market.sentiment,
+        "trend_follower_share": market.strategy_share("trend_follower"),
+        "narrative_share": market.strategy_share("narrative"),
+        "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
+        "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
+        "impairments_usd_b": model.impairments_usd_b,
+        "defaults": market.defaults,
+        "app_companies": int(model.apps.alive.sum()),
+        "app_exits": model.apps.exits,
+        "total_money_usd_b": model.ledger.total_money_usd_b(),
+    }
+
+
+def agent_rows(model) -> dict[str, np.ndarray]:
+    """Columns of the agent table for this quarter: one row per live agent."""
+    market = model.capital_market
+    rows: dict[str, list] = {k: [] for k in (
+        "agent_id", "agent_type", "kind", "cash_usd_b", "debt_usd_b", "value_usd_b",
+        "decision", "decision_value", "stranded_gpu_assets_usd_b", "idle_gpus_h100e",
+        "impairment_usd_b")}
+
+    def add(agent, agent_type, kind, debt, value, stranded=0.0, idle=0.0, impairment=0.0):
+        decision, decision_value = agent.main_decision
+        for key, item in zip(rows, (agent.unique_id, agent_type, kind, agent.cash_usd_b, debt,
+                                    value, decision, decision_value, stranded, idle, impairment),
+                             strict=True):
+            rows[key].append(item)
+
+    for f, firm in enumerate(market.firms):
+        if firm in model.chipmakers:
+            add(firm, "Chipmaker", "chipmaker", 0.0, market.price_usd_b[f])
+        else:
+            add(firm, "Hyperscaler", firm.kind, firm.debt_usd_b, market.price_usd_b[f],
+                firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b)
+    for lab in model.labs:
+        if lab.alive:
+            add(lab, "ModelLab", "open" if lab.is_open else "closed", 0.0, lab.valuation_usd_b)
+    table = {k: np.asarray(v) for k, v in rows.items()}
+    apps = model.apps
+    alive = np.flatnonzero(apps.alive)
+    investors = model.investors
+    app_ids = np.array([apps.agents[i].unique_id for i in alive], dtype=np.int64)
+    investor_ids = np.array([a.unique_id for a in investors.agents], dtype=np.int64)
+    n_app, n_inv = alive.size, investors.n
+    strategy = np.asarray(["fundamentalist", "trend_follower", "narrative"])[investors.strategy]
+    extra = {
+        "agent_id": [app_ids, investor_ids],
+        "agent_type": [np.full(n_app, "AppCompany"), np.full(n_inv, "Investor")],
+        "kind": [np.full(n_app, "app"), strategy],
+        "cash_usd_b": [apps.cash_usd_b()[alive], investors.cash_usd_b()],
+        "debt_usd_b": [np.zeros(n_app), np.zeros(n_inv)],
+        "value_usd_b": [apps.revenue_usd_b[alive], market.investor_wealth_usd_b()],
+        "decision": [np.full(n_app, "lab_chosen"), np.full(n_inv, "strategy")],
+        "decision_value": [apps.lab[alive].astype(float), investors.strategy.astype(float)],
+    }
+    for key in rows:
+        parts = extra.get(key, [np.zeros(n_app), np.zeros(n_inv)])
+        table[key] = np.concatenate([table[key].astype(parts[0].dtype if key in (
+            "agent_type", "kind", "decision") else table[key].dtype)] + parts)
+    n = table["agent_id"].size
+    table["step"] = np.full(n, model.steps)
+    table["quarter"] = np.full(n, model.quarter_label)
+    if not all(math.isfinite(x) for x in table["cash_usd_b"]):
+        raise FloatingPointError("non-finite cash in the agent table")
+    return table
