@@ -31,7 +31,7 @@ from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core import scaling
 from bubble_abm.core.fleet import HOURS_PER_QUARTER, recoverable_value_usd_b
-from bubble_abm.core.hardware import cost_per_h100e_usd, newest_generation
+from bubble_abm.core.hardware import newest_generation, opex_usd_per_hour
 from bubble_abm.core.ledger import Ledger
 from bubble_abm.markets import compute_market, gpu_market
 from bubble_abm.markets.capital_market import CapitalMarket
@@ -74,6 +74,7 @@ class BubbleModel(Model):
         self.impairments_usd_b = 0.0
         self.equity_peak = 100.0
         self.compute_result = None
+        self.initial_customer_spend_usd_b: float | None = None
         self.customer_result = {"customer_spend_usd_b": 0.0, "api_fees_usd_b": 0.0,
                                 "tokens_t": 0.0, "demand_index": self.initial_demand_index}
         self.observation: dict[str, float | str | int] = {}
@@ -241,9 +242,16 @@ class BubbleModel(Model):
         return scaling.lagged_value(history, self.params.open_model_lag_quarters)
 
     def best_lab_index(self) -> int:
-        scores = [lab.capability_logit - math.log(lab.api_price_usd_per_m_tokens)
+        scores = [self.params.capability_value_per_logit * lab.capability_logit
+                  - math.log(lab.api_price_usd_per_m_tokens)
                   if lab.alive else -math.inf for lab in self.labs]
         return int(np.argmax(scores))
+
+    def opex_by_generation(self) -> np.ndarray:
+        """Running cost per H100e-hour of each generation on the rental market ($/hour)."""
+        p = self.params
+        return opex_usd_per_hour(np.arange(self.rents_usd_per_hour.size),
+                                 p.rent_opex_usd_per_hour, p.opex_decline_per_generation)
 
     @property
     def training_flop_per_dollar(self) -> float:
@@ -300,7 +308,7 @@ class BubbleModel(Model):
         return best.api_price_usd_per_m_tokens, best.capability_logit
 
     def _labs_decide(self) -> None:
-        rent = float(np.average(self.rents_usd_per_hour))
+        rent = float(self.rents_usd_per_hour[-1])  # serving runs on the newest GPUs first
         open_price, open_logit = self._open_model_offer()
         for lab in self.labs:
             if lab.alive:
@@ -315,12 +323,25 @@ class BubbleModel(Model):
         self.customer_result = clear_customer_market(self)
 
     def _inhouse_hours(self) -> np.ndarray:
-        """Big four's own AI products: demand grows like end-customer token demand (§11.8)."""
+        """GPU-hours the big four's own AI products use (§11.8, §11.17).
+
+        Their revenue grows with end customers' AI spending (the same adoption, capability and
+        willingness-to-pay bounds as apps); they run as many GPU-hours as that revenue pays for
+        at the market rent, so cheaper compute means more of it is used.
+        """
         p = self.params
-        growth = self.customer_result["demand_index"] / max(self.initial_demand_index, 1e-12)
-        total = p.initial_inhouse_demand_h100e * HOURS_PER_QUARTER * growth
-        weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" and not o.defaulted
-                            else 0.0 for o in self.gpu_owners])
+        spend = self.customer_result["customer_spend_usd_b"]
+        if self.initial_customer_spend_usd_b is None:
+            self.initial_customer_spend_usd_b = max(spend, 1e-9)
+            self.inhouse_revenue_per_customer_dollar = (
+                p.initial_inhouse_demand_h100e * HOURS_PER_QUARTER
+                * p.initial_rental_price_usd_per_hour * p.inhouse_revenue_per_rent_dollar
+                / 1e9 / self.initial_customer_spend_usd_b)
+        revenue_usd_b = self.inhouse_revenue_per_customer_dollar * spend
+        rent = float(self.rents_usd_per_hour[-1])
+        total = revenue_usd_b * 1e9 / (rent * p.inhouse_revenue_per_rent_dollar)
+        weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
+                            for o in self.gpu_owners])
         return total * weights / weights.sum() if weights.sum() > 0 else weights
 
     def _clear_compute_market(self) -> None:
@@ -357,11 +378,11 @@ class BubbleModel(Model):
         for i, owner in enumerate(self.gpu_owners):
             owner.rent_revenue_usd_b = float(payments.sum() * revenue_share[i])
             owner.inhouse_hours = float(inhouse_used[i])
-            owner.inhouse_revenue_usd_b = (inhouse_used[i] * price
+            owner.inhouse_revenue_usd_b = (inhouse_used[i] * float(self.rents_usd_per_hour[-1])
                                            * p.inhouse_revenue_per_rent_dollar / 1e9)
             ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
                             "inhouse_ai_revenue")
-            owner.pay_operating_costs(float(result.used_hours[i].sum()))
+            owner.pay_operating_costs(result.used_hours[i])
             owner.observe_demand(float(result.external_hours[i].sum()), float(inhouse_used[i]))
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
         for i, lab in enumerate(self.labs):
@@ -427,13 +448,14 @@ class BubbleModel(Model):
             self.ledger.revalue(owner.account, -(owner.depreciation_usd_b + other))
             generation = np.clip(fleet.generation, 0, self.expected_rents_usd_per_hour.size - 1)
             rent = self.expected_rents_usd_per_hour[generation]
+            opex = self.opex_by_generation()[generation]
             expected_use = np.clip(self.expected_utilization[generation], 0.0, 1.0)
             recoverable = recoverable_value_usd_b(
-                fleet.units_h100e, rent, expected_use, p.rent_opex_usd_per_hour,
+                fleet.units_h100e, rent, expected_use, opex,
                 p.older_generation_rent_discount, p.generation_cadence_quarters,
                 self.risk_free_rate + IMPAIRMENT_DISCOUNT_PREMIUM)
             impairment = fleet.impair(recoverable)
-            keep = (rent > p.rent_opex_usd_per_hour) & (fleet.age_quarters < SCRAP_AGE_FACTOR
+            keep = (rent > opex) & (fleet.age_quarters < SCRAP_AGE_FACTOR
                                                         * life)
             scrapped = fleet.retire(keep)
             owner.impairment_usd_b = impairment + scrapped

@@ -19,7 +19,8 @@ from bubble_abm.core import scaling
 
 MODEL_COLUMNS = (
     "quarter", "hyperscaler_capex_usd_b", "big_four_capex_usd_b", "ai_capex_usd_b",
-    "gpu_capex_usd_b", "gpu_orders_h100e", "gpu_shipments_h100e", "gpu_backlog_h100e",
+    "gpu_capex_usd_b", "gpu_orders_h100e", "gpu_cancellations_h100e", "gpu_shipments_h100e",
+    "gpu_backlog_h100e",
     "installed_gpus_h100e", "chip_revenue_usd_b", "chip_capacity_h100e", "gpu_price_usd",
     "utilization", "gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour",
     "frontier_loss", "frontier_capability", "open_capability", "capability_gap",
@@ -84,6 +85,7 @@ def observe_model(model) -> dict[str, Any]:
         "ai_capex_usd_b": ai_capex,
         "gpu_capex_usd_b": sum(o.gpu_capex_usd_b for o in owners),
         "gpu_orders_h100e": sum(c.orders_h100e for c in model.chipmakers),
+        "gpu_cancellations_h100e": sum(c.cancelled_h100e for c in model.chipmakers),
         "gpu_shipments_h100e": sum(c.shipments_h100e for c in model.chipmakers),
         "gpu_backlog_h100e": sum(c.backlog_total_h100e for c in model.chipmakers),
         "installed_gpus_h100e": sum(o.fleet.installed_h100e for o in owners),

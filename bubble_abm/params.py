@@ -75,7 +75,7 @@ class Params(BaseModel):
         0.5, 0.01, 0.99, "capability index", "2023 frontier placed mid-scale (our convention)"
     )
     logit_per_log_reducible_loss: float = param(
-        3.0, 0.1, 50.0, "logit per log of reducible loss", "value mapping (DESIGN §11.7)"
+        2.5, 0.1, 50.0, "logit per log of reducible loss", "value mapping (DESIGN §11.7)"
     )
     rd_compute_multiplier: float = param(
         3.0, 1.0, 20.0, "R&D compute / final run", "Epoch AI: final runs ~1/3 of lab compute"
@@ -100,7 +100,7 @@ class Params(BaseModel):
         4.5, 1.0, 20.0, "x per year", "Epoch AI: frontier training compute 4-5x per year"
     )
     tokens_per_task_growth_per_year: float = param(
-        0.3, 0.0, 3.0, "fraction per year", "usage deepening, agents/reasoning (DESIGN §11.22)"
+        0.2, 0.0, 3.0, "fraction per year", "usage deepening, agents/reasoning (DESIGN §11.22)"
     )
     inference_logit_gain_per_doubling: float = param(
         0.12, 0.0, 2.0, "logit per doubling", "reasoning/best-of-N gains (our estimate)"
@@ -161,6 +161,9 @@ class Params(BaseModel):
     rent_opex_usd_per_hour: float = param(
         0.35, 0.0, 5.0, "$ per H100e-hour", "power and operations ~0.7 kW at ~$0.1/kWh x PUE"
     )
+    opex_decline_per_generation: float = param(
+        0.6, 0.1, 1.0, "opex multiple per generation", "energy per FLOP ~1.7x better per gen"
+    )
     target_utilization: float = param(0.8, 0.3, 0.99, "fraction", "normal cloud utilization")
     rent_utilization_sensitivity: float = param(
         4.0, 0.0, 30.0, "log-price per unit utilization", "rents cyclical (Epoch price data)"
@@ -169,13 +172,13 @@ class Params(BaseModel):
         0.5, 0.05, 1.0, "fraction per quarter", "rents move partway to target each quarter"
     )
     older_generation_rent_discount: float = param(
-        0.6, 0.1, 1.0, "rent multiple per generation behind", "DESIGN §11 item 4"
+        0.8, 0.1, 1.0, "rent multiple per generation behind", "DESIGN §11 item 4"
     )
     initial_rental_price_usd_per_hour: float = param(
         4.4, 0.5, 20.0, "$ per H100e-hour", "Epoch AI: H100 $4.0-4.8 at smaller clouds, 2023"
     )
     initial_fleet_h100e: float = param(
-        1.5e6, 1e3, 1e9, "H100e", "A100/H100 base installed before 2023 (our estimate)"
+        5e5, 1e3, 1e9, "H100e", "A100/H100 base installed before 2023 (our estimate)"
     )
     initial_utilization: float = param(0.9, 0.1, 1.0, "fraction", "2023 GPU shortage")
 
@@ -212,10 +215,10 @@ class Params(BaseModel):
         0.5, 0.0, 1.5, "share of depreciation", "maintenance capex floor (DESIGN §11 item 3)"
     )
     initial_inhouse_demand_h100e: float = param(
-        9e5, 0.0, 1e9, "H100e busy", "big four's own AI products and recommenders (§11.8)"
+        3e5, 0.0, 1e9, "H100e busy", "big four's own AI products and recommenders (§11.8)"
     )
     inhouse_revenue_per_rent_dollar: float = param(
-        1.0, 0.0, 5.0, "$ revenue per $ of compute", "own AI products earn cash (DESIGN §11.17)"
+        0.8, 0.0, 5.0, "$ revenue per $ of compute", "own AI products earn cash (DESIGN §11.17)"
     )
     levered_debt_to_cash_flow: float = param(
         3.5, 0.0, 20.0, "debt / annual cash flow", "Oracle-like levered cloud (press)"
@@ -224,7 +227,10 @@ class Params(BaseModel):
         15.0, 0.0, 1000.0, "$B each", "neocloud/sovereign buyers' initial funds (our estimate)"
     )
     max_debt_to_cash_flow: float = param(
-        4.0, 0.5, 20.0, "debt / annual cash flow", "rating-agency style leverage ceiling"
+        4.0, 0.5, 20.0, "debt / annual cash flow", "leverage ceiling of levered clouds, neoclouds"
+    )
+    big_four_max_debt_to_cash_flow: float = param(
+        1.0, 0.1, 20.0, "debt / annual cash flow", "AA-rated big four stay near 1x (filings)"
     )
     strategic_stake_share: float = param(
         0.03, 0.0, 0.5, "share of cash flow per quarter", "bounded stakes in labs (§11.14)"
@@ -257,28 +263,31 @@ class Params(BaseModel):
 
     # --- application companies and end customers ------------------------------------------
     initial_customer_spend_usd_b_per_quarter: float = param(
-        2.5, 0.01, 1000.0, "$B per quarter", "generative-AI app revenue ~$10B in 2023 (press)"
+        1.5, 0.01, 1000.0, "$B per quarter", "generative-AI app revenue ~$10B in 2023 (press)"
     )
     adoption_midpoint_year: float = param(
-        2027.5, 2020.0, 2050.0, "calendar year", "diffusion S-curve midpoint (our estimate)"
+        2028.0, 2020.0, 2050.0, "calendar year", "diffusion S-curve midpoint (our estimate)"
     )
     adoption_speed_per_year: float = param(
-        0.9, 0.05, 5.0, "logistic rate per year", "fast diffusion of generative AI (surveys)"
+        0.35, 0.05, 5.0, "logistic rate per year", "fast diffusion of generative AI (surveys)"
     )
     token_price_elasticity: float = param(
-        1.3, 0.1, 4.0, "elasticity", "token demand elastic > 1 (DESIGN §11 items 1, 15)"
+        1.15, 0.1, 4.0, "elasticity", "token demand elastic > 1 (DESIGN §11 items 1, 15)"
     )
     demand_widening_per_logit: float = param(
-        1.0, 0.0, 5.0, "log demand per logit capability", "capability opens new tasks (§11.20)"
+        0.3, 0.0, 5.0, "log demand per logit capability", "capability opens new tasks (§11.20)"
     )
     customer_wtp_share_of_gdp: float = param(
-        0.1, 0.0, 1.0, "fraction of GDP at full adoption", "bounded willingness to pay"
+        0.015, 0.0, 1.0, "fraction of GDP at full adoption", "bounded willingness to pay"
     )
     gdp_usd_b_per_year: float = param(110_000.0, 1000.0, 1e6, "$B per year", "world GDP 2023")
     gdp_growth_per_year: float = param(0.03, -0.1, 0.2, "fraction per year", "IMF world growth")
     app_markup: float = param(1.0, 0.0, 10.0, "price/cost - 1", "apps resell tokens at ~2x")
     app_overhead_share: float = param(
         0.45, 0.0, 2.0, "share of revenue", "staff, sales, hosting (our estimate)"
+    )
+    capability_value_per_logit: float = param(
+        2.0, 0.0, 10.0, "log value per logit", "apps pay for capability: frontier premium (§3)"
     )
     app_switching_cost: float = param(
         0.15, 0.0, 5.0, "score advantage needed", "integration costs of changing model"
@@ -312,14 +321,14 @@ class Params(BaseModel):
         0.45, 0.0, 1.0, "fraction of wealth", "AI-exposed equity weight (our estimate)"
     )
     private_allocation_base: float = param(
-        0.025, 0.0, 0.5, "fraction of wealth", "venture/private AI allocation"
+        0.01, 0.0, 0.5, "fraction of wealth", "venture/private AI allocation"
     )
     bond_allocation_base: float = param(0.2, 0.0, 1.0, "fraction of wealth", "corporate bonds")
     allocation_return_sensitivity: float = param(
         2.0, 0.0, 50.0, "weight change per unit expected return", "demand sensitivity"
     )
     market_maker_speed: float = param(
-        0.35, 0.01, 5.0, "log price per unit excess demand", "market-maker price impact"
+        0.5, 0.01, 1.0, "share of log excess demand closed", "partial price adjustment"
     )
     trade_fraction: float = param(
         0.5, 0.01, 1.0, "fraction per quarter", "share of desired rebalancing executed"

@@ -38,13 +38,6 @@ class AppCompany(Agent):
         return float(self._population.revenue_usd_b[self.index])
 
 
-def value_per_dollar(capability_logit: np.ndarray, price_usd_per_m_tokens: np.ndarray,
-                     widening_per_logit: float) -> np.ndarray:
-    """Capability per dollar: value of a model's tasks (rising with logit capability) / price."""
-    return np.exp(widening_per_logit * capability_logit) / np.maximum(price_usd_per_m_tokens,
-                                                                      1e-9)
-
-
 class AppPopulation:
     """Array state and vectorized decisions of all application companies."""
 
@@ -95,9 +88,13 @@ class AppPopulation:
                       lab_alive: np.ndarray) -> None:
         """Reviewing apps switch to the best capability per dollar beyond the switching cost."""
         p = self.model.params
-        score = value_per_dollar(capability_logit, price_usd_per_m_tokens,
-                                 p.demand_widening_per_logit)
-        score = np.where(lab_alive, score, 0.0)
+        if not lab_alive.any():
+            self.switches = 0
+            return
+        log_score = (p.capability_value_per_logit * capability_logit
+                     - np.log(np.maximum(price_usd_per_m_tokens, 1e-12)))
+        log_score = np.where(lab_alive, log_score - log_score[lab_alive].max(), -np.inf)
+        score = np.exp(log_score)  # relative to the best live lab, so no overflow
         best = int(np.argmax(score))
         reviewing = self.model.rng.random(self.n) < p.app_review_probability
         forced = ~lab_alive[self.lab]

@@ -38,6 +38,7 @@ class Chipmaker(Agent):
         self.generation = model.roadmap_generation
         self.expected_orders_h100e = capacity_h100e
         self.orders_h100e = 0.0
+        self.cancelled_h100e = 0.0
         self.shipments_h100e = 0.0
         self.revenue_usd_b = 0.0
         self.profit_usd_b = 0.0
@@ -79,7 +80,7 @@ class Chipmaker(Agent):
         queued = self.backlog_h100e.get(buyer_id, 0.0)
         cut = min(queued, units_h100e)
         self.backlog_h100e[buyer_id] = queued - cut
-        self.orders_h100e -= cut
+        self.cancelled_h100e += cut
         return cut
 
     def launch_generation(self, generation: int) -> None:
@@ -104,7 +105,8 @@ class Chipmaker(Agent):
         """Expand capacity toward expected orders; pay the foundry up front (lead time applies)."""
         p = self.model.params
         self.expected_orders_h100e = adaptive_update(
-            self.expected_orders_h100e, self.orders_h100e + 0.25 * self.backlog_total_h100e,
+            self.expected_orders_h100e,
+            max(self.orders_h100e - self.cancelled_h100e, 0.0) + 0.25 * self.backlog_total_h100e,
             p.demand_expectation_weight,
         )
         in_pipeline = float(sum(self.capacity_pipeline))
@@ -140,6 +142,7 @@ class Chipmaker(Agent):
 
     def start_quarter(self) -> None:
         self.orders_h100e = 0.0
+        self.cancelled_h100e = 0.0
         self.shipments_h100e = 0.0
         self.revenue_usd_b = 0.0
         self.profit_usd_b = 0.0

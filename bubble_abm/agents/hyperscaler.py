@@ -26,8 +26,9 @@ NON_AI_ASSET_LIFE_QUARTERS = 24  # servers, networks, offices: ~6 years blended
 CASH_BUFFER_SHARE_OF_CAPEX = 0.5  # cash kept against a quarter's capex before payouts
 PAYOUT_SHARE = 0.35  # share of excess cash returned to shareholders each quarter
 DEBT_AMORTISATION_PER_QUARTER = 0.025  # ~10-year average maturity
+DEBT_SERVICE_RESERVE_QUARTERS = 2.0  # cash kept back for coupons and amortisation
 CANCEL_SHARE_OF_SURPLUS = 0.5  # share of an unwanted backlog cancelled per quarter (§11.12)
-MAX_PLANNED_GROWTH_PER_QUARTER = 0.35
+MAX_PLANNED_GROWTH_PER_QUARTER = 0.2
 MIN_PLANNED_GROWTH_PER_QUARTER = -0.15
 
 
@@ -91,10 +92,24 @@ class Hyperscaler(Agent):
     def capex_usd_b(self) -> float:
         return self.ai_capex_usd_b + self.non_ai_capex_usd_b
 
+    def spendable_cash_usd_b(self) -> float:
+        """Cash beyond a reserve for debt service (never spent on capex)."""
+        rate = self.model.risk_free_rate + self.credit_spread
+        reserve = DEBT_SERVICE_RESERVE_QUARTERS * self.debt_usd_b * (
+            rate / 4.0 + DEBT_AMORTISATION_PER_QUARTER)
+        return max(self.cash_usd_b - reserve, 0.0)
+
     def annual_cash_flow_usd_b(self) -> float:
         """Operating cash flow run rate (legacy plus AI rents and products), per year."""
         return 4.0 * (self.legacy_cash_flow_usd_b + self.rent_revenue_usd_b
                       + self.inhouse_revenue_usd_b)
+
+    def debt_ceiling_usd_b(self) -> float:
+        """Most debt lenders allow: a multiple of annual operating cash flow, by kind."""
+        p = self.model.params
+        multiple = (p.big_four_max_debt_to_cash_flow if self.kind == "big_four"
+                    else p.max_debt_to_cash_flow)
+        return multiple * self.annual_cash_flow_usd_b()
 
     def leverage(self) -> float:
         return self.debt_usd_b / max(self.annual_cash_flow_usd_b(), 0.5)
@@ -116,7 +131,7 @@ class Hyperscaler(Agent):
                         "legacy_cash_flow")
         self.non_ai_capex_usd_b = p.non_ai_capex_usd_b_per_quarter * self.non_ai_capex_share * (
             self.model.legacy_growth_index)
-        spend = min(self.non_ai_capex_usd_b, max(self.cash_usd_b, 0.0))
+        spend = min(self.non_ai_capex_usd_b, self.spendable_cash_usd_b())
         self.non_ai_capex_usd_b = spend
         ledger.transfer(self.account, ledger.rest_of_economy, spend, "non_ai_capex")
         self.other_assets_usd_b += spend
@@ -172,21 +187,23 @@ class Hyperscaler(Agent):
     def _expected_value_per_price(self, rent_usd_per_hour: float, price_usd: float) -> float:
         """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying)."""
         p = self.model.params
+        opex = float(self.model.opex_by_generation()[-1])
         quarters = p.gpu_accounting_life_years * 4.0
         decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
         discount = (1.0 + p.risk_free_rate + self.credit_spread + 0.04) ** -0.25
         k = np.arange(1, int(quarters) + 1)
-        net = np.maximum(rent_usd_per_hour * decay**k - p.rent_opex_usd_per_hour, 0.0)
+        net = np.maximum(rent_usd_per_hour * decay**k - opex, 0.0)
         value = float((net * p.target_utilization * 2190.0 * discount**k).sum())
         return value / max(price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
 
     def _financeable_h100e(self, gpu_price_usd: float) -> float:
-        """H100e that cash, a year of operating cash flow and spare debt capacity can pay for."""
+        """H100e a quarter's financing can pay for: operating cash flow, part of spare cash and
+        of spare debt capacity (capex is funded mostly from cash flow; borrowing is spread)."""
         p = self.model.params
-        debt_room = max(p.max_debt_to_cash_flow * self.annual_cash_flow_usd_b()
-                        - self.debt_usd_b, 0.0)
-        funds = max(self.cash_usd_b, 0.0) + 0.5 * self.annual_cash_flow_usd_b() + debt_room
-        return funds * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar)) / 2.0
+        debt_room = max(self.debt_ceiling_usd_b() - self.debt_usd_b, 0.0)
+        funds = (self.annual_cash_flow_usd_b() / 4.0 + 0.25 * max(self.cash_usd_b, 0.0)
+                 + debt_room / 8.0 - self.non_ai_capex_usd_b)
+        return max(funds, 0.0) * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar))
 
     def build_datacentres(self) -> None:
         """Pay this quarter's share of data-centre projects under way (they continue, §11.3)."""
@@ -194,7 +211,7 @@ class Hyperscaler(Agent):
         due = self.datacenter_projects.popleft()
         self.datacenter_projects.append(0.0)
         self.raise_funds(due)
-        paid = min(due, max(self.cash_usd_b, 0.0))
+        paid = min(due, self.spendable_cash_usd_b())
         ledger.transfer(self.account, ledger.rest_of_economy, paid, "datacenter_capex")
         self.datacenter_book_usd_b += paid
         self.datacenter_capex_usd_b = paid
@@ -204,13 +221,16 @@ class Hyperscaler(Agent):
         self.gpu_capex_usd_b += cost_usd_b
 
     # --- financing -----------------------------------------------------------------------
-    def raise_funds(self, needed_usd_b: float) -> float:
-        """Issue bonds to cover a payment beyond cash, within the leverage ceiling."""
-        shortfall = needed_usd_b - max(self.cash_usd_b, 0.0)
+    def raise_funds(self, needed_usd_b: float, for_debt_service: bool = False) -> float:
+        """Issue bonds to cover a payment beyond spendable cash, within the leverage ceiling.
+
+        Debt service may use the whole cash balance; other payments keep its reserve.
+        """
+        available = self.cash_usd_b if for_debt_service else self.spendable_cash_usd_b()
+        shortfall = needed_usd_b - max(available, 0.0)
         if shortfall <= 0.0 or self.defaulted:
             return 0.0
-        p = self.model.params
-        room = max(p.max_debt_to_cash_flow * self.annual_cash_flow_usd_b() - self.debt_usd_b, 0.0)
+        room = max(self.debt_ceiling_usd_b() - self.debt_usd_b, 0.0)
         amount = min(shortfall * 1.2, room)
         return self.model.capital_market.issue_bonds(self, amount)
 
@@ -220,15 +240,15 @@ class Hyperscaler(Agent):
         rate = self.model.risk_free_rate + self.credit_spread
         self.interest_usd_b = self.debt_usd_b * rate / 4.0
         principal = self.debt_usd_b * DEBT_AMORTISATION_PER_QUARTER
-        self.raise_funds(self.interest_usd_b + principal)
+        self.raise_funds(self.interest_usd_b + principal, for_debt_service=True)
         self.model.capital_market.service_debt(self, self.interest_usd_b, principal)
         self.credit_spread = (p.base_credit_spread + p.spread_per_leverage * self.leverage()
                               + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment))
 
-    def pay_operating_costs(self, hours_used: float) -> None:
-        """Power and operations for the GPU-hours actually run."""
+    def pay_operating_costs(self, hours_used_by_generation: np.ndarray) -> None:
+        """Power and operations for the GPU-hours actually run, at each generation's cost."""
         ledger = self.model.ledger
-        opex = hours_used * self.model.params.rent_opex_usd_per_hour / 1e9
+        opex = float(hours_used_by_generation @ self.model.opex_by_generation()) / 1e9
         ledger.transfer(self.account, ledger.rest_of_economy, min(opex, max(self.cash_usd_b, 0)),
                         "wages_and_opex")
 

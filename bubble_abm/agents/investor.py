@@ -20,8 +20,8 @@ from mesa import Agent
 
 FUNDAMENTALIST, TREND_FOLLOWER, NARRATIVE = 0, 1, 2
 STRATEGY_NAMES = ("fundamentalist", "trend_follower", "narrative")
-FUNDAMENTAL_REVERSION_PER_QUARTER = 0.15  # share of the value gap expected to close a quarter
-TREND_EXTRAPOLATION = 1.0  # expected return per unit of last half-year's quarterly return
+FUNDAMENTAL_REVERSION_PER_QUARTER = 0.3  # share of the value gap expected to close a quarter
+TREND_EXTRAPOLATION = 0.6  # expected return per unit of last half-year's quarterly return
 NARRATIVE_RETURN_PER_LOGIT = 0.12  # expected return per logit of surprise capability gain
 NORMAL_LOGIT_GAIN_PER_YEAR = 0.5  # the capability gain narrative investors take as normal
 MAX_TILT = 3.0  # an investor holds at most 3x its base weight in one asset
@@ -53,7 +53,7 @@ def strategy_expected_returns(
     last two quarters; ``capability_news_logit`` = frontier logit gain over the last four
     quarters minus a normal year's gain.
     """
-    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * np.clip(fundamental_gap, -0.9, 3.0)
+    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * np.clip(fundamental_gap, -0.9, 1.0)
     trend = TREND_EXTRAPOLATION * price_trend
     narrative = NARRATIVE_RETURN_PER_LOGIT * capability_news_logit * ai_exposure
     return np.vstack([fundamental, trend, narrative])

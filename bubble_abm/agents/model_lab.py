@@ -19,8 +19,9 @@ from bubble_abm.core import scaling
 FLOP_PER_TOKEN_SIZE_EXPONENT = 0.5  # serving cost grows with parameters N ~ C**0.5 (Chinchilla)
 INFERENCE_EFFICIENCY_SHARE = 0.5  # share of algorithmic progress that cuts serving FLOP/token
 OPEN_LAB_MARKUP = 0.1  # open weights are served near cost
+MIN_MARKUP = 0.05  # no lab sells tokens below serving cost plus 5%
 PRICE_ADJUSTMENT = 0.5  # share of the way to the target price each quarter
-TRAINING_SHARE_OF_FUNDS = 0.35  # at most this share of cash goes to one quarter of training
+TRAINING_SHARE_OF_FUNDS = 0.5  # at most this share of cash goes to one quarter of training
 OPEX_SHARE_OF_REVENUE = 0.15  # sales, support, safety, research beyond compute
 
 
@@ -110,10 +111,10 @@ class ModelLab(Agent):
         else:
             lead = max(self.capability_logit - open_logit, 0.0)
             ceiling = open_price * (1.0 + p.frontier_premium_per_logit * lead) ** 2
-            target = max(min(cost * (1.0 + p.lab_markup), ceiling), cost * 1.02)
-        self.api_price_usd_per_m_tokens = math.exp(
-            (1 - PRICE_ADJUSTMENT) * math.log(self.api_price_usd_per_m_tokens)
-            + PRICE_ADJUSTMENT * math.log(target))
+            target = max(min(cost * (1.0 + p.lab_markup), ceiling), cost * (1.0 + MIN_MARKUP))
+        smoothed = math.exp((1 - PRICE_ADJUSTMENT) * math.log(self.api_price_usd_per_m_tokens)
+                            + PRICE_ADJUSTMENT * math.log(target))
+        self.api_price_usd_per_m_tokens = max(smoothed, cost * (1.0 + MIN_MARKUP))
 
     # --- training -----------------------------------------------------------------------------
     def planned_training_usd_b(self) -> float:
@@ -122,7 +123,8 @@ class ModelLab(Agent):
         target_flop = self.physical_run_flop * p.training_scaleup_per_year ** (
             p.training_run_quarters / 4.0)
         flop_per_dollar = self.model.training_flop_per_dollar
-        return target_flop / flop_per_dollar / 1e9 / p.training_run_quarters
+        return (target_flop * p.rd_compute_multiplier / flop_per_dollar / 1e9
+                / p.training_run_quarters)
 
     def decide_training_budget(self, sentiment: float) -> None:
         """Spend on training this quarter: the plan, scaled by sentiment and bounded by cash."""
@@ -141,7 +143,7 @@ class ModelLab(Agent):
             new_logit = self.model.capability_logit_of(self.run_flop_so_far, self.model.quarter)
             if new_logit > self.base_logit:
                 self.base_logit = new_logit
-                self.physical_run_flop = self.run_flop_so_far
+                self.physical_run_flop = max(self.physical_run_flop, self.run_flop_so_far)
         self.run_flop_so_far = 0.0
         self.run_quarters_done = 0
 

@@ -19,7 +19,7 @@ HOURS_PER_QUARTER = 2190.0  # 8760 / 4
 
 def economic_life_quarters(
     rent_usd_per_hour: np.ndarray | float,
-    opex_usd_per_hour: float,
+    opex_usd_per_hour: np.ndarray | float,
     rent_discount_per_generation: float,
     generation_cadence_quarters: int,
 ) -> np.ndarray:
@@ -29,9 +29,10 @@ def economic_life_quarters(
     solve rent(k) = opex. Zero when the rent is already below the cost of running.
     """
     rent = np.maximum(np.asarray(rent_usd_per_hour, dtype=float), 1e-12)
+    opex = np.asarray(opex_usd_per_hour, dtype=float)
     if rent_discount_per_generation >= 1.0:
-        return np.where(rent > opex_usd_per_hour, 400.0, 0.0)
-    ratio = np.maximum(opex_usd_per_hour, 1e-9) / rent
+        return np.where(rent > opex, 400.0, 0.0)
+    ratio = np.maximum(opex, 1e-9) / rent
     quarters = generation_cadence_quarters * np.log(ratio) / math.log(rent_discount_per_generation)
     return np.clip(quarters, 0.0, 400.0)
 
@@ -40,7 +41,7 @@ def recoverable_value_usd_b(
     units_h100e: np.ndarray,
     rent_usd_per_hour: np.ndarray,
     utilization: np.ndarray,
-    opex_usd_per_hour: float,
+    opex_usd_per_hour: np.ndarray | float,
     rent_discount_per_generation: float,
     generation_cadence_quarters: int,
     discount_rate_per_year: float,
@@ -59,7 +60,8 @@ def recoverable_value_usd_b(
     quarters = np.arange(1, 41)[None, :]
     alive = quarters <= life[:, None]
     rent_path = rent_usd_per_hour[:, None] * utilization[:, None] * decay**quarters
-    net = np.maximum(rent_path - opex_usd_per_hour * utilization[:, None], 0.0)
+    opex = np.broadcast_to(np.asarray(opex_usd_per_hour, dtype=float), utilization.shape)
+    net = np.maximum(rent_path - opex[:, None] * utilization[:, None], 0.0)
     per_unit_usd = (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
     return units_h100e * per_unit_usd / 1e9
 

@@ -27,6 +27,18 @@ def cost_per_h100e_usd(
     return h100_cost_usd * 0.5 ** (np.asarray(generation) * years_per_generation / doubling_years)
 
 
+def opex_usd_per_hour(
+    generation: int | np.ndarray, h100_opex_usd_per_hour: float, decline_per_generation: float
+) -> np.ndarray | float:
+    """Operating cost (power, cooling, staff) of one H100e-hour of a generation ($/hour).
+
+    Energy per FLOP improves with each generation (H100 ~700 W; B200 ~1000 W for ~2.5x the
+    throughput), so newer H100e cost less to run and older ones are pushed out when their rent
+    no longer covers their own running cost.
+    """
+    return h100_opex_usd_per_hour * decline_per_generation ** np.asarray(generation)
+
+
 def rent_trend_usd_per_hour(
     gpu_price_usd: float, capital_charge_per_year: float, opex_usd_per_hour: float,
     target_utilization: float,

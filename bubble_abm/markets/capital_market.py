@@ -18,11 +18,15 @@ from bubble_abm.agents.investor import STRATEGY_NAMES, strategy_expected_returns
 from bubble_abm.core.valuation import adaptive_update, dcf_value_usd_b
 
 LAB_LONG_RUN_MARGIN = 0.25  # operating margin investors expect of a mature lab
+LAB_GROWTH_BOUNDS = (-0.5, 1.0)  # revenue growth per year investors extrapolate, at most
 AI_EXPOSURE = {"chipmaker": 1.0, "big_four": 0.35, "levered": 0.8, "other": 1.0}
 EARNINGS_SMOOTHING = 0.5
 GROWTH_EXPECTATION_WEIGHT = 0.25
 DEFAULT_EQUITY_LOSS = 0.9  # shareholders lose most of the value in a default
 SENTIMENT_BOUNDS = (0.3, 2.0)
+MAX_LOG_PRICE_CHANGE = 0.4  # a quarter's price move is bounded (circuit-breaker-like)
+EXPECTED_GROWTH_BOUNDS = (-0.3, 0.4)  # fundamentalists' long-run earnings growth, per year
+SENTIMENT_PER_EXPECTED_RETURN = 2.0  # log sentiment per unit of expected quarterly return
 
 
 class CapitalMarket:
@@ -115,7 +119,7 @@ class CapitalMarket:
         p = self.model.params
         labs = self.model.labs
         revenue = np.array([lab.revenue_usd_b for lab in labs]) * 4.0
-        growth = np.array([np.clip(lab.expected_revenue_growth_per_year, -0.5, 2.5)
+        growth = np.array([np.clip(lab.expected_revenue_growth_per_year, *LAB_GROWTH_BOUNDS)
                            for lab in labs])
         value = dcf_value_usd_b(LAB_LONG_RUN_MARGIN * revenue, growth,
                                 p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
@@ -313,7 +317,7 @@ class CapitalMarket:
             ledger.transfer_many(firm.account, self.model.investors.account, investor_part,
                                  "shareholder_payout")
             ledger.transfer(firm.account, ledger.rest_of_economy,
-                            amount - investor_part.sum(), "shareholder_payout")
+                            max(amount - investor_part.sum(), 0.0), "shareholder_payout")
             self.payouts_usd_b += amount
         self.last_payout_yield = 0.0
 
@@ -326,7 +330,8 @@ class CapitalMarket:
         # Fundamentals: smoothed earnings and adaptive growth expectations.
         earnings = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
         growth_seen = np.clip((earnings - self.earnings_usd_b)
-                              / np.maximum(np.abs(self.earnings_usd_b), 1e-3) * 4.0, -0.5, 1.0)
+                              / np.maximum(np.abs(self.earnings_usd_b), 1e-3) * 4.0,
+                              *EXPECTED_GROWTH_BOUNDS)
         self.expected_growth = adaptive_update(self.expected_growth, growth_seen,
                                                GROWTH_EXPECTATION_WEIGHT * 0.5)
         self.earnings_usd_b = adaptive_update(self.earnings_usd_b, earnings, EARNINGS_SMOOTHING)
@@ -337,48 +342,58 @@ class CapitalMarket:
         last_expected = self.expected_returns
         self.expected_returns = strategy_expected_returns(gap, trend, capability_news_logit,
                                                           self.exposure)
-        # Desired holdings and excess demand.
+        # Desired holdings; prices move toward clearing the fixed float (Walras, partially).
         old_price = self.price_usd_b.copy()
         wealth = self.investor_wealth_usd_b()
         weights = self.price_usd_b / self.price_usd_b.sum()
         tilt = investors.desired_tilt(self.expected_returns)
-        desired_value = p.equity_allocation_base * wealth[:, None] * weights * tilt
+        desired_value = p.equity_allocation_base * np.maximum(wealth, 0.0)[:, None] * weights * tilt
         held_value = self.investor_shares * self.price_usd_b
-        excess = (desired_value - held_value).sum(axis=0) / np.maximum(held_value.sum(axis=0),
-                                                                      1e-9)
-        new_price = self.price_usd_b * np.exp(p.market_maker_speed * np.clip(excess, -1.0, 1.0))
+        ratio = desired_value.sum(axis=0) / np.maximum(held_value.sum(axis=0), 1e-9)
+        new_price = self.price_usd_b * np.exp(np.clip(p.market_maker_speed * np.log(
+            np.maximum(ratio, 1e-9)), -MAX_LOG_PRICE_CHANGE, MAX_LOG_PRICE_CHANGE))
         for f in range(len(self.firms)):
             self._set_price(f, float(new_price[f]))
-        # Trades at the new price with outside holders.
-        wanted = p.trade_fraction * (desired_value / new_price - self.investor_shares)
-        wanted = np.maximum(wanted, -self.investor_shares)
-        buys = np.clip(wanted, 0.0, None)
-        room = np.clip(self.outside_shares / np.maximum(buys.sum(axis=0), 1e-12), 0.0, 1.0)
-        buys *= room
-        sells = np.clip(wanted, None, 0.0)
-        proceeds = -(sells * new_price).sum(axis=1)
-        cost = (buys * new_price).sum(axis=1)
-        affordable = np.clip((investors.cash_usd_b() + proceeds) / np.maximum(cost, 1e-12),
-                             0.0, 1.0)
-        buys *= affordable[:, None]
-        trade = buys + sells
-        net_cash = -(trade * new_price).sum(axis=1)
-        to_outside = np.clip(-net_cash, 0.0, None)
-        from_outside = np.clip(net_cash, 0.0, None)
-        ledger.transfer_many(investors.account, ledger.rest_of_economy, to_outside,
-                             "equity_trade")
-        ledger.transfer_many(ledger.rest_of_economy, investors.account, from_outside,
-                             "equity_trade")
-        self.investor_shares += trade
-        self.outside_shares -= trade.sum(axis=0)
+        self._reallocate_shares(desired_value / new_price[None, :], new_price)
         self.price_history.append(self.price_usd_b.copy())
         # Strategy switching on realised returns, and the sentiment they imply.
         realised = self.price_usd_b / old_price - 1.0
         investors.review_strategies(realised, last_expected)
         self.strategy_shares = investors.strategy_shares()
         mood = (self.expected_returns * self.exposure).sum(axis=1) / self.exposure.sum()
-        self.sentiment = float(np.clip(np.exp(4.0 * self.strategy_shares @ mood),
+        self.sentiment = float(np.clip(np.exp(SENTIMENT_PER_EXPECTED_RETURN
+                                              * self.strategy_shares @ mood),
                                        *SENTIMENT_BOUNDS))
+
+    def _reallocate_shares(self, target_shares: np.ndarray, price: np.ndarray) -> None:
+        """Investors trade among themselves toward their targets; the float held by investors
+        is fixed (outside holders are passive), so Σ trades = 0 for every firm. Buyers pay
+        within their cash; cash settles through a clearing account (rest of the economy),
+        whose net is zero."""
+        p = self.model.params
+        investors = self.model.investors
+        ledger = self.model.ledger
+        held = self.investor_shares
+        total = held.sum(axis=0)
+        target = target_shares * (total / np.maximum(target_shares.sum(axis=0), 1e-12))
+        wanted = p.trade_fraction * (target - held)
+        buys = np.clip(wanted, 0.0, None)
+        sells = np.clip(-wanted, 0.0, None)
+        proceeds = (sells * price).sum(axis=1)
+        cost = (buys * price).sum(axis=1)
+        cash = np.maximum(investors.cash_usd_b(), 0.0)
+        buys *= np.clip((cash + proceeds) / np.maximum(cost, 1e-12), 0.0, 1.0)[:, None]
+        # Match volumes per firm: the larger side is scaled to the smaller one.
+        volume = np.minimum(buys.sum(axis=0), sells.sum(axis=0))
+        buys *= volume / np.maximum(buys.sum(axis=0), 1e-12)
+        sells *= volume / np.maximum(sells.sum(axis=0), 1e-12)
+        trade = buys - sells
+        net_cash = -(trade * price).sum(axis=1)
+        ledger.transfer_many(investors.account, ledger.rest_of_economy,
+                             np.clip(-net_cash, 0.0, None), "equity_trade")
+        ledger.transfer_many(ledger.rest_of_economy, investors.account,
+                             np.clip(net_cash, 0.0, None), "equity_trade")
+        self.investor_shares = held + trade
 
     def strategy_share(self, name: str) -> float:
         return float(self.strategy_shares[STRATEGY_NAMES.index(name)])

@@ -9,7 +9,7 @@ Clearing order within a quarter:
 2. external demand (labs' inference first, then training) fills the remaining capacity,
    newest generation first, pro rata across owners within a generation;
 3. buyers pay the average rent of the hours they got; owners earn the rent of each generation
-   their hours were sold from; demand beyond capacity is rationed (training absorbs it).
+   their hours were sold from; demand beyond capacity is rationed pro rata (contracts).
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bubble_abm.core.fleet import HOURS_PER_QUARTER
-from bubble_abm.core.hardware import rent_by_generation, rent_trend_usd_per_hour
+from bubble_abm.core.hardware import (
+    opex_usd_per_hour,
+    rent_by_generation,
+    rent_trend_usd_per_hour,
+)
 
 MAX_UTILIZATION = 0.97  # maintenance and scheduling slack
 RENT_MULTIPLIER_BOUNDS = (0.25, 2.5)  # idle-glut discount floor and scarcity premium cap
@@ -70,18 +74,15 @@ def clear_compute_market(
     capacity_hours: np.ndarray, inhouse_hours: np.ndarray, buyer_hours: np.ndarray,
     rents_usd_per_hour: np.ndarray,
 ) -> ComputeMarketResult:
-    """Allocate in-house and external GPU-hours; ``buyer_hours`` in priority order."""
+    """Allocate in-house GPU-hours on own fleets, then external GPU-hours pro rata."""
     usable = capacity_hours * MAX_UTILIZATION
     inhouse = np.zeros_like(usable)
     for owner in range(usable.shape[0]):
         inhouse[owner] = _fill_newest_first(usable[owner : owner + 1], inhouse_hours[owner])[0]
     free = usable - inhouse
     available = free.sum()
-    served = np.zeros_like(buyer_hours)
-    remaining = available
-    for i, wanted in enumerate(buyer_hours):  # priority order: first buyers served first
-        served[i] = min(wanted, max(remaining, 0.0))
-        remaining -= served[i]
+    wanted = buyer_hours.sum()
+    served = buyer_hours * min(1.0, available / wanted) if wanted > 0 else buyer_hours.copy()
     external = _fill_newest_first(free, float(served.sum()))
     result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
                                  served)
@@ -99,16 +100,19 @@ def next_rents(
     """Rents posted for next quarter: trend × generation discount × utilization multiplier.
 
     Each generation's rent moves ``rent_adjustment_speed`` of the way (in logs) to its target;
-    a generation without a previous rent starts at its target.
+    a generation without a previous rent starts at its target. No owner rents a GPU below its
+    own running cost, so each generation's rent is floored at its opex.
     """
     p = params
     n = utilization_by_generation.size
+    opex = opex_usd_per_hour(np.arange(n), p.rent_opex_usd_per_hour,
+                             p.opex_decline_per_generation)
     trend = rent_trend_usd_per_hour(newest_gpu_price_usd, p.rent_capital_charge_per_year,
-                                    p.rent_opex_usd_per_hour, p.target_utilization)
+                                    float(opex[min(newest, n - 1)]), p.target_utilization)
     base = rent_by_generation(trend, newest, n, p.older_generation_rent_discount)
     multiplier = np.exp(p.rent_utilization_sensitivity
                         * (utilization_by_generation - p.target_utilization))
-    target = base * np.clip(multiplier, *RENT_MULTIPLIER_BOUNDS)
+    target = np.maximum(base * np.clip(multiplier, *RENT_MULTIPLIER_BOUNDS), opex)
     previous = np.zeros(n)
     previous[: min(n, previous_rents.size)] = previous_rents[:n]
     fresh = previous <= 0.0

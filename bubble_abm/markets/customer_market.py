@@ -53,7 +53,8 @@ def clear_customer_market(model) -> dict[str, float]:
     labs = model.labs
     lab_price = np.array([lab.api_price_usd_per_m_tokens for lab in labs])
     lab_logit = np.array([lab.capability_logit for lab in labs])
-    alive = apps.alive
+    lab_alive = np.array([lab.alive for lab in labs])
+    alive = apps.alive & lab_alive[apps.lab]  # apps whose lab failed sell nothing this quarter
     customer_price = (1.0 + p.app_markup) * lab_price[apps.lab]
     raw = token_demand_t(apps.size, lab_logit[apps.lab], customer_price, model.adoption,
                          model.usage_depth, model.anchor_logit, model.reference_customer_price,

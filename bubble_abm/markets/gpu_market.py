@@ -42,7 +42,7 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
             wanted = units * fill
             bill = wanted * price / 1e9
             buyer.raise_funds(bill)
-            affordable = max(buyer.cash_usd_b, 0.0) * 1e9 / price
+            affordable = buyer.spendable_cash_usd_b() * 1e9 / price
             delivered = min(wanted, affordable)
             if delivered <= 0.0:
                 continue
