@@ -352,7 +352,10 @@ class Params(BaseModel):
     bond_recovery_rate: float = param(0.4, 0.0, 1.0, "fraction", "Moody's senior unsecured ~40%")
 
     @field_validator(
-        "start_quarter", "efficiency_jump_quarter", "chip_supply_shock_quarter", "rate_shock_quarter"
+        "start_quarter",
+        "efficiency_jump_quarter",
+        "chip_supply_shock_quarter",
+        "rate_shock_quarter",
     )
     @classmethod
     def _is_quarter(cls, value: str) -> str:

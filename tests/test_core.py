@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core.fleet import GpuFleet, economic_life_quarters, recoverable_value_usd_b
 from bubble_abm.core.hardware import cost_per_h100e_usd, newest_generation
 from bubble_abm.core.ledger import Ledger, LedgerError
 from bubble_abm.core.valuation import dcf_value_usd_b
-from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.markets.compute_market import clear_compute_market, next_rents
 from bubble_abm.params import make_params
 

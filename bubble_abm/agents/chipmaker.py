@@ -97,7 +97,8 @@ class Chipmaker(Agent):
         p = self.model.params
         capacity = max(self.effective_capacity_h100e(), 1e-9)
         backlog_quarters = self.backlog_total_h100e / capacity
-        target = p.chip_markup * (1.0 + p.chip_markup_backlog_sensitivity * (backlog_quarters - 1.0))
+        scarcity = p.chip_markup_backlog_sensitivity * (backlog_quarters - 1.0)
+        target = p.chip_markup * (1.0 + scarcity)
         target = float(np.clip(target, MARKUP_FLOOR_SHARE * p.chip_markup, 2.0 * p.chip_markup))
         self.markup += 0.5 * (target - self.markup)
 

@@ -326,7 +326,6 @@ class CapitalMarket:
         model = self.model
         p = model.params
         investors = model.investors
-        ledger = model.ledger
         # Fundamentals: smoothed earnings and adaptive growth expectations.
         earnings = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
         growth_seen = np.clip((earnings - self.earnings_usd_b)

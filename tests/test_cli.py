@@ -1,0 +1,259 @@
+"""Command line (bubble_abm.cli) and scenario files (bubble_abm.scenarios).
+
+Runs are kept short (a few quarters, small app and investor populations) so the file takes
+seconds. Every bad-input test checks exit code 2, a message naming the problem and no traceback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bubble_abm import BubbleModel, ParameterError, make_params
+from bubble_abm.cli import _simulate, main, parse_assignment
+from bubble_abm.params import describe_parameters
+from bubble_abm.scenarios import (
+    SCENARIO_DIR,
+    ScenarioError,
+    list_scenarios,
+    load_scenario,
+    scenario_dir,
+)
+
+SMALL = ["--set", "n_app_companies=20", "--set", "n_investors=20"]
+BASELINE_DESCRIPTION = (
+    "Calibrated messy middle: 2023-2026 build-out at public figures, default trends"
+)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_usage_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert "error:" in err
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in stderr:\n{err}"
+
+
+# --- run: smoke tests -------------------------------------------------------------------------
+def test_run_writes_outputs(tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--scenario",
+        "baseline",
+        "--seed",
+        "3",
+        "--quarters",
+        "6",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        *SMALL,
+    )
+    assert code == 0, err
+    assert "Traceback" not in err
+    for name in ("model_table.parquet", "agent_table.parquet", "chain.png", "summary.txt"):
+        assert (tmp_path / name).is_file(), name
+    table = pd.read_parquet(tmp_path / "model_table.parquet")
+    assert len(table) == 6
+    assert "quarter" in table.columns
+    assert table["quarter"].iloc[0] == "2023Q1"
+    assert out == ""  # --quiet
+
+
+def test_run_prints_summary_and_default_out_dir(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "tiny.toml").write_text(
+        'description = "tiny"\n[params]\nn_app_companies = 10\nn_investors = 10\n'
+    )
+    monkeypatch.setenv("BUBBLE_ABM_RUNS", str(runs))
+    code, out, err = run_cli(capsys, "run", "--scenario", "tiny", "--quarters", "2")
+    assert code == 0, err
+    out_dir = runs / "output" / "tiny-seed1"  # default: <runs>/output/<scenario>-seed<N>
+    assert (out_dir / "summary.json").is_file()
+    assert "tiny, seed 1, 2 quarters from 2023Q1" in out
+    assert "Peak AI capex" in out
+    assert str(out_dir / "chain.png") in out
+
+
+def test_progress_bar_ticks_once_per_quarter(capsys):
+    model = BubbleModel(make_params({"n_app_companies": 10, "n_investors": 10}), rng=0)
+    _simulate(model, 2, "demo", show_bar=True)
+    assert model.steps == 2
+    assert "2/2" in capsys.readouterr().err
+
+
+def test_python_dash_m_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "bubble_abm", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--scenario" in result.stdout and "examples:" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "scenarios", "params"])
+def test_help_of_every_command(command, capsys):
+    code, out, _ = run_cli(capsys, command, "--help")
+    assert code == 0
+    assert "example" in out
+
+
+# --- run: bad input -----------------------------------------------------------------------------
+def test_unknown_scenario_lists_available(capsys):
+    code, _, err = run_cli(capsys, "run", "--scenario", "no_such_scenario", "--quiet")
+    assert_usage_error(code, err, "no_such_scenario", "available", "baseline")
+
+
+def test_negative_count_names_field_and_range(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys, "run", "--quarters", "1", "--out", str(tmp_path), "--set", "n_investors=-5"
+    )
+    assert_usage_error(code, err, "n_investors", "[1, 200000]")
+    assert not (tmp_path / "model_table.parquet").exists()
+
+
+def test_unknown_parameter_named(capsys):
+    code, _, err = run_cli(capsys, "run", "--quarters", "1", "--set", "not_a_param=1")
+    assert_usage_error(code, err, "not_a_param")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--seed", "one"], "--seed"),
+        (["--quarters", "0"], "--quarters"),
+        (["--quarters", "401"], "--quarters"),
+        (["--set", "n_investors"], "key=value"),
+    ],
+)
+def test_bad_argument_values(argv, needle, capsys):
+    code, _, err = run_cli(capsys, "run", *argv)
+    assert_usage_error(code, err, needle)
+
+
+def test_malformed_toml_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "broken.toml"
+    bad.write_text('description = "broken"\n[params]\nn_investors = = 5\n')
+    code, _, err = run_cli(capsys, "run", "--scenario", str(bad), "--quiet")
+    assert_usage_error(code, err, str(bad), "line 3")
+
+
+def test_bad_value_in_scenario_file_names_file_and_field(tmp_path, capsys):
+    bad = tmp_path / "bad_value.toml"
+    bad.write_text("[params]\nutilization_target = 2\ntarget_utilization = 1.5\n")
+    code, _, err = run_cli(capsys, "run", "--scenario", str(bad), "--quiet")
+    assert_usage_error(code, err, str(bad), "utilization_target", "target_utilization", "0.99")
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", "--scenario", str(tmp_path / "nope.toml"))
+    assert_usage_error(code, err, "nope.toml", "not found")
+
+
+def test_no_command_is_a_usage_error(capsys):
+    code, _, err = run_cli(capsys)
+    assert code == 2 and "Traceback" not in err
+
+
+# --- other commands ---------------------------------------------------------------------------
+def test_scenarios_command_lists_baseline(capsys):
+    code, out, _ = run_cli(capsys, "scenarios")
+    assert code == 0
+    assert "baseline" in out and BASELINE_DESCRIPTION in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv"])
+def test_params_command_lists_every_parameter(fmt, capsys):
+    code, out, _ = run_cli(capsys, "params", "--format", fmt)
+    assert code == 0
+    for row in describe_parameters():
+        assert row["name"] in out
+    if fmt == "csv":
+        assert out.splitlines()[0] == "name,default,unit,low,high,source"
+    if fmt == "markdown":
+        assert out.startswith("| name | default |")
+
+
+def test_parse_assignment_reads_toml_literals():
+    assert parse_assignment("n_investors=50") == ("n_investors", 50)
+    assert parse_assignment("risk_free_rate = 0.05") == ("risk_free_rate", 0.05)
+    assert parse_assignment("start_quarter=2024Q1") == ("start_quarter", "2024Q1")
+    assert parse_assignment('chinchilla_constants="hoffmann2022"') == (
+        "chinchilla_constants",
+        "hoffmann2022",
+    )
+
+
+# --- scenarios.py -------------------------------------------------------------------------------
+def test_list_scenarios_has_baseline_with_description():
+    assert ("baseline", BASELINE_DESCRIPTION) in list_scenarios()
+
+
+def test_scenario_dir_is_repo_runs_folder(monkeypatch):
+    monkeypatch.delenv("BUBBLE_ABM_RUNS", raising=False)
+    assert scenario_dir() == SCENARIO_DIR
+    assert (SCENARIO_DIR / "baseline.toml").is_file()
+
+
+def test_load_by_name_equals_load_by_path():
+    assert load_scenario("baseline") == load_scenario(SCENARIO_DIR / "baseline.toml")
+    assert load_scenario("baseline") == load_scenario(str(SCENARIO_DIR / "baseline.toml"))
+
+
+def test_baseline_restates_current_defaults():
+    """runs/baseline.toml spells out headline defaults; keep it in step with params.py."""
+    with (SCENARIO_DIR / "baseline.toml").open("rb") as handle:
+        values = tomllib.load(handle)["params"]
+    defaults = {row["name"]: row["default"] for row in describe_parameters()}
+    stale = {k: (v, defaults[k]) for k, v in values.items() if v != defaults[k]}
+    assert not stale, f"baseline.toml differs from the defaults (file, default): {stale}"
+
+
+def test_overrides_replace_file_values():
+    params = load_scenario("baseline", {"n_investors": 33, "n_quarters": 8})
+    assert params.n_investors == 33 and params.n_quarters == 8
+
+
+def test_unknown_key_in_user_file_rejected(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('description = "mine"\n[params]\nn_investor = 50\n')
+    with pytest.raises(ParameterError) as info:
+        load_scenario(path)
+    assert "n_investor" in str(info.value) and str(path) in str(info.value)
+
+
+def test_parameter_outside_params_table_rejected(tmp_path):
+    path = tmp_path / "flat.toml"
+    path.write_text("n_investors = 50\n")
+    with pytest.raises(ScenarioError, match=r"n_investors.*\[params\]"):
+        load_scenario(path)
+
+
+def test_missing_scenario_is_scenario_error():
+    with pytest.raises(ScenarioError, match="baseline"):
+        load_scenario("does_not_exist")
+    assert issubclass(ScenarioError, ValueError)
+
+
+def test_env_var_moves_scenario_folder(tmp_path, monkeypatch):
+    (tmp_path / "alt.toml").write_text('description = "alternative"\n[params]\nn_quarters = 12\n')
+    monkeypatch.setenv("BUBBLE_ABM_RUNS", str(tmp_path))
+    assert scenario_dir() == Path(tmp_path)
+    assert list_scenarios() == [("alt", "alternative")]
+    assert load_scenario("alt").n_quarters == 12
