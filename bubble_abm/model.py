@@ -338,7 +338,7 @@ class BubbleModel(Model):
                 * p.initial_rental_price_usd_per_hour * p.inhouse_revenue_per_rent_dollar
                 / 1e9 / self.initial_customer_spend_usd_b)
         revenue_usd_b = self.inhouse_revenue_per_customer_dollar * spend
-        rent = float(self.rents_usd_per_hour[-1])
+        rent = float(self.expected_rents_usd_per_hour[-1])  # planned on expected, not spot, rent
         total = revenue_usd_b * 1e9 / (rent * p.inhouse_revenue_per_rent_dollar)
         weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
                             for o in self.gpu_owners])
@@ -378,7 +378,8 @@ class BubbleModel(Model):
         for i, owner in enumerate(self.gpu_owners):
             owner.rent_revenue_usd_b = float(payments.sum() * revenue_share[i])
             owner.inhouse_hours = float(inhouse_used[i])
-            owner.inhouse_revenue_usd_b = (inhouse_used[i] * float(self.rents_usd_per_hour[-1])
+            owner.inhouse_revenue_usd_b = (inhouse_used[i]
+                                           * float(self.expected_rents_usd_per_hour[-1])
                                            * p.inhouse_revenue_per_rent_dollar / 1e9)
             ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
                             "inhouse_ai_revenue")

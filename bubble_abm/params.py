@@ -100,7 +100,7 @@ class Params(BaseModel):
         4.5, 1.0, 20.0, "x per year", "Epoch AI: frontier training compute 4-5x per year"
     )
     tokens_per_task_growth_per_year: float = param(
-        0.2, 0.0, 3.0, "fraction per year", "usage deepening, agents/reasoning (DESIGN §11.22)"
+        0.1, 0.0, 3.0, "fraction per year", "usage deepening, agents/reasoning (DESIGN §11.22)"
     )
     inference_logit_gain_per_doubling: float = param(
         0.12, 0.0, 2.0, "logit per doubling", "reasoning/best-of-N gains (our estimate)"
@@ -169,7 +169,7 @@ class Params(BaseModel):
         4.0, 0.0, 30.0, "log-price per unit utilization", "rents cyclical (Epoch price data)"
     )
     rent_adjustment_speed: float = param(
-        0.5, 0.05, 1.0, "fraction per quarter", "rents move partway to target each quarter"
+        0.3, 0.05, 1.0, "fraction per quarter", "rents move partway to target each quarter"
     )
     older_generation_rent_discount: float = param(
         0.8, 0.1, 1.0, "rent multiple per generation behind", "DESIGN §11 item 4"
@@ -269,13 +269,13 @@ class Params(BaseModel):
         2028.0, 2020.0, 2050.0, "calendar year", "diffusion S-curve midpoint (our estimate)"
     )
     adoption_speed_per_year: float = param(
-        0.35, 0.05, 5.0, "logistic rate per year", "fast diffusion of generative AI (surveys)"
+        0.2, 0.05, 5.0, "logistic rate per year", "fast diffusion of generative AI (surveys)"
     )
     token_price_elasticity: float = param(
         1.15, 0.1, 4.0, "elasticity", "token demand elastic > 1 (DESIGN §11 items 1, 15)"
     )
     demand_widening_per_logit: float = param(
-        0.3, 0.0, 5.0, "log demand per logit capability", "capability opens new tasks (§11.20)"
+        0.2, 0.0, 5.0, "log demand per logit capability", "capability opens new tasks (§11.20)"
     )
     customer_wtp_share_of_gdp: float = param(
         0.015, 0.0, 1.0, "fraction of GDP at full adoption", "bounded willingness to pay"

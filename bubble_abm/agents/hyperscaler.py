@@ -27,6 +27,7 @@ CASH_BUFFER_SHARE_OF_CAPEX = 0.5  # cash kept against a quarter's capex before p
 PAYOUT_SHARE = 0.35  # share of excess cash returned to shareholders each quarter
 DEBT_AMORTISATION_PER_QUARTER = 0.025  # ~10-year average maturity
 DEBT_SERVICE_RESERVE_QUARTERS = 2.0  # cash kept back for coupons and amortisation
+EXPECTED_UTILIZATION_WEIGHT = 0.3  # adaptive expectation of the fleet's utilization
 CANCEL_SHARE_OF_SURPLUS = 0.5  # share of an unwanted backlog cancelled per quarter (§11.12)
 MAX_PLANNED_GROWTH_PER_QUARTER = 0.2
 MIN_PLANNED_GROWTH_PER_QUARTER = -0.15
@@ -52,6 +53,7 @@ class Hyperscaler(Agent):
         self.other_assets_usd_b = 0.0
         self.datacenter_projects: deque[float] = deque([0.0] * p.datacenter_build_quarters)
         self.expected_growth_per_quarter = 0.08
+        self.expected_utilization = p.initial_utilization
         self.demand_h100e = fleet_share * p.initial_fleet_h100e * p.initial_utilization
         self.previous_demand_h100e = self.demand_h100e
         self.orders_h100e = 0.0
@@ -193,7 +195,9 @@ class Hyperscaler(Agent):
         discount = (1.0 + p.risk_free_rate + self.credit_spread + 0.04) ** -0.25
         k = np.arange(1, int(quarters) + 1)
         net = np.maximum(rent_usd_per_hour * decay**k - opex, 0.0)
-        value = float((net * p.target_utilization * 2190.0 * discount**k).sum())
+        # A new GPU adds capacity to the whole fleet: it earns at the fleet's expected use.
+        use = min(self.expected_utilization, p.target_utilization)
+        value = float((net * use * 2190.0 * discount**k).sum())
         return value / max(price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
 
     def _financeable_h100e(self, gpu_price_usd: float) -> float:
@@ -276,6 +280,10 @@ class Hyperscaler(Agent):
     def observe_demand(self, hours_sold: float, inhouse_hours: float) -> None:
         self.previous_demand_h100e = self.demand_h100e
         self.demand_h100e = (hours_sold + inhouse_hours) / 2190.0
+        installed = self.fleet.installed_h100e
+        if installed > 0.0:
+            self.expected_utilization += EXPECTED_UTILIZATION_WEIGHT * (
+                self.demand_h100e / installed - self.expected_utilization)
 
     def depreciate_other_assets(self) -> float:
         dc = self.datacenter_book_usd_b / DATACENTER_LIFE_QUARTERS
