@@ -179,10 +179,15 @@ def agent_rows(model) -> dict[str, np.ndarray]:
         "decision": [np.full(n_app, "lab_chosen"), np.full(n_inv, "strategy")],
         "decision_value": [apps.lab[alive].astype(float), investors.strategy.astype(float)],
     }
+    text = ("agent_type", "kind", "decision")
     for key in rows:
         parts = extra.get(key, [np.zeros(n_app), np.zeros(n_inv)])
-        table[key] = np.concatenate([table[key].astype(parts[0].dtype if key in (
-            "agent_type", "kind", "decision") else table[key].dtype)] + parts)
+        if key in text:  # object arrays, so no string is cut to a fixed width
+            table[key] = np.concatenate([np.asarray(table[key], dtype=object)]
+                                        + [np.asarray(part, dtype=object) for part in parts])
+        else:
+            table[key] = np.concatenate([table[key].astype(float if key != "agent_id"
+                                                           else np.int64)] + parts)
     n = table["agent_id"].size
     table["step"] = np.full(n, model.steps)
     table["quarter"] = np.full(n, model.quarter_label)

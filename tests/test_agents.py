@@ -193,3 +193,16 @@ def test_investors_fund_less_when_their_private_appetite_is_used_up(model):
     market.lab_fraction_investors[:] = 1.0 / model.n_labs  # investors already own every lab
     market.fund_labs()
     assert market.funding_raised_usd_b < market.funding_requested_usd_b
+
+
+def test_agent_table_holds_every_type_with_books_and_decisions(model):
+    table = model.agent_table()
+    last = table[table.step == table.step.max()]
+    assert set(last.agent_type) == {"Chipmaker", "Hyperscaler", "ModelLab", "AppCompany",
+                                    "Investor"}
+    assert set(last.kind) >= {"chipmaker", "big_four", "levered", "other", "closed", "open",
+                              "app"}
+    for column in ("cash_usd_b", "debt_usd_b", "value_usd_b", "decision", "decision_value"):
+        assert column in last.columns
+    orders = last[(last.agent_type == "Hyperscaler")].decision.unique()
+    assert list(orders) == ["gpu_orders_h100e"]

@@ -187,9 +187,7 @@ class CapitalMarket:
         for i in np.flatnonzero(need > 0.0):
             amount = need[i] * fill
             contributions = appetite / total_appetite * amount
-            pre_money = max(self.lab_valuation_usd_b[i], amount)
-            post_money = pre_money + amount
-            self._dilute(int(i), pre_money / post_money)
+            post_money = self._price_round(int(i), amount)
             ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
             self.lab_fraction_investors[:, i] += contributions / post_money
@@ -201,9 +199,7 @@ class CapitalMarket:
         if amount <= 1e-12:
             return
         lab = self.model.labs[lab_index]
-        pre_money = max(self.lab_valuation_usd_b[lab_index], amount)
-        post_money = pre_money + amount
-        self._dilute(lab_index, pre_money / post_money)
+        post_money = self._price_round(lab_index, amount)
         self.model.ledger.transfer(holder.account, lab.account, amount, flow)
         stakes = self.lab_fraction_strategic[lab_index]
         stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
@@ -211,12 +207,24 @@ class CapitalMarket:
         lab.raised_usd_b += amount
         self.strategic_raised_usd_b += amount
 
-    def _dilute(self, lab_index: int, factor: float) -> None:
-        """New money at post-money leaves old holders' value unchanged (fractions × factor)."""
+    def _price_round(self, lab_index: int, amount: float) -> float:
+        """Set a round's pre-money (the current mark, at least the new money) and dilute
+        existing holders so that their stakes keep the pre-money value; returns post-money.
+
+        If the pre-money is above the last mark, holders' stakes are revalued up to it."""
+        mark = self.lab_valuation_usd_b[lab_index]
+        pre_money = max(mark, amount)
+        if pre_money > mark:
+            new_marks = self.lab_valuation_usd_b.copy()
+            new_marks[lab_index] = pre_money
+            self._revalue_lab_stakes(new_marks)
+        post_money = pre_money + amount
+        factor = pre_money / post_money
         self.lab_fraction_investors[:, lab_index] *= factor
         stakes = self.lab_fraction_strategic[lab_index]
         for holder_id in stakes:
             stakes[holder_id] *= factor
+        return post_money
 
     def lab_failed(self, lab_index: int) -> None:
         """A failed lab's stakes are worthless."""
