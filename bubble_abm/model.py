@@ -325,21 +325,20 @@ class BubbleModel(Model):
     def _inhouse_hours(self) -> np.ndarray:
         """GPU-hours the big four's own AI products use (§11.8, §11.17).
 
-        Their revenue grows with end customers' AI spending (the same adoption, capability and
-        willingness-to-pay bounds as apps); they run as many GPU-hours as that revenue pays for
-        at the market rent, so cheaper compute means more of it is used.
+        Their compute budget grows with end customers' AI spending (the same adoption,
+        capability and willingness-to-pay bounds as apps); it buys GPU-hours at the expected
+        rent, so cheaper compute means more of it is used. The products earn
+        ``inhouse_revenue_per_rent_dollar`` per dollar of compute used (§11.17).
         """
         p = self.params
         spend = self.customer_result["customer_spend_usd_b"]
         if self.initial_customer_spend_usd_b is None:
             self.initial_customer_spend_usd_b = max(spend, 1e-9)
-            self.inhouse_revenue_per_customer_dollar = (
-                p.initial_inhouse_demand_h100e * HOURS_PER_QUARTER
-                * p.initial_rental_price_usd_per_hour * p.inhouse_revenue_per_rent_dollar
-                / 1e9 / self.initial_customer_spend_usd_b)
-        revenue_usd_b = self.inhouse_revenue_per_customer_dollar * spend
+        compute_budget_usd = (p.initial_inhouse_demand_h100e * HOURS_PER_QUARTER
+                              * p.initial_rental_price_usd_per_hour
+                              * spend / self.initial_customer_spend_usd_b)
         rent = float(self.expected_rents_usd_per_hour[-1])  # planned on expected, not spot, rent
-        total = revenue_usd_b * 1e9 / (rent * p.inhouse_revenue_per_rent_dollar)
+        total = compute_budget_usd / max(rent, 1e-9)
         weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
                             for o in self.gpu_owners])
         return total * weights / weights.sum() if weights.sum() > 0 else weights
