@@ -174,6 +174,7 @@ class BubbleModel(Model):
         lab_logit = np.array([lab.capability_logit for lab in self.labs])
         price = (1.0 + p.app_markup) * lab_price[self.apps.lab]
         self.reference_customer_price = float(np.median(price))
+        self.initial_app_size_usd = float(self.apps.size.sum())
         from bubble_abm.markets.customer_market import spend_usd_b, token_demand_t
         raw = token_demand_t(self.apps.size, lab_logit[self.apps.lab], price, self.adoption,
                              self.usage_depth, self.anchor_logit, self.reference_customer_price,
@@ -321,6 +322,7 @@ class BubbleModel(Model):
                                 np.array([lab.api_price_usd_per_m_tokens for lab in labs]),
                                 np.array([lab.alive for lab in labs]))
         self.customer_result = clear_customer_market(self)
+        self.apps.pay_overheads()
 
     def _inhouse_hours(self) -> np.ndarray:
         """GPU-hours the big four's own AI products use (§11.8, §11.17).
@@ -419,7 +421,7 @@ class BubbleModel(Model):
             peer_growth = 0.0
             if hasattr(self, "_capex_before") and others.size:
                 before = np.delete(self._capex_before, i).sum()
-                peer_growth = others.sum() / before - 1.0 if before > 0 else 0.0
+                peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
             owner.plan_capex(self.sentiment, float(np.clip(peer_growth, -0.5, 1.0)),
                              expected_rent, price)
         self._capex_before = capex

@@ -56,9 +56,13 @@ def clear_customer_market(model) -> dict[str, float]:
     lab_alive = np.array([lab.alive for lab in labs])
     alive = apps.alive & lab_alive[apps.lab]  # apps whose lab failed sell nothing this quarter
     customer_price = (1.0 + p.app_markup) * lab_price[apps.lab]
-    raw = token_demand_t(apps.size, lab_logit[apps.lab], customer_price, model.adoption,
-                         model.usage_depth, model.anchor_logit, model.reference_customer_price,
-                         p)
+    # Customers, not apps, hold the demand: when apps exit or enter, the same customers are
+    # shared among the apps selling (market shares in proportion to size).
+    selling_size = apps.size[alive].sum()
+    share_scale = model.initial_app_size_usd / selling_size if selling_size > 0 else 0.0
+    raw = token_demand_t(apps.size * share_scale, lab_logit[apps.lab], customer_price,
+                         model.adoption, model.usage_depth, model.anchor_logit,
+                         model.reference_customer_price, p)
     tokens = np.where(alive, raw * model.token_demand_scale, 0.0)
     spending = spend_usd_b(tokens, customer_price)
     budget = p.customer_wtp_share_of_gdp * model.gdp_usd_b_per_quarter * model.adoption

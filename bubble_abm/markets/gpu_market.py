@@ -31,7 +31,8 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
         total = sum(queued.values())
         if total <= 0.0:
             continue
-        fill = min(chipmaker.effective_capacity_h100e() / total, 1.0)
+        capacity = chipmaker.effective_capacity_h100e()
+        fill = 1.0 if capacity >= total else capacity / total
         price = chipmaker.price_usd_per_h100e
         unit_cost = chipmaker.unit_cost_usd
         for buyer_id, units in queued.items():

@@ -1,0 +1,123 @@
+"""Wall time of the default scenario against Mesa's own floor.
+
+Usage::
+
+    python benchmarks/bench_model.py [--repeats 5] [--quarters 40] [--small]
+
+For the default scenario (``make_params()``) this prints the median wall time of one run
+(in-process, construction included, after a warm-up run), the number of agent-steps (agents
+alive after each quarter, summed over the run) and the cost per agent-step. It then times a
+"Mesa floor": a plain ``mesa.Model`` with the same number of agents of each type, whose
+``step`` methods do nothing, activated every quarter with ``agents_by_type[T].shuffle_do("step")``
+and recorded by a DataCollector with as many (trivial) model reporters as the model table has
+columns. The last line, ``ratio_to_mesa_floor=X.X``, is the ratio of the two medians. Nothing
+here asserts a timing; the numbers are for the notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import mesa
+
+from bubble_abm import BubbleModel, make_params
+
+SEED = 42
+
+
+def run_bubble(quarters: int) -> tuple[float, int]:
+    """One run of the default scenario: (wall seconds, agent-steps)."""
+    params = make_params({"n_quarters": quarters})
+    start = time.perf_counter()
+    model = BubbleModel(params, rng=SEED)
+    agent_steps = 0
+    for _ in range(quarters):
+        model.step()
+        agent_steps += len(model.agents)
+    return time.perf_counter() - start, agent_steps
+
+
+def floor_model_class(counts: dict[str, int], n_columns: int) -> type[mesa.Model]:
+    """A Mesa model with ``counts[name]`` do-nothing agents per type and ``n_columns`` reporters."""
+    agent_types = [type(name, (mesa.Agent,), {"step": lambda self: None}) for name in counts]
+
+    class FloorModel(mesa.Model):
+        def __init__(self, rng: int) -> None:
+            super().__init__(rng=rng)
+            self.floor_types = agent_types
+            for agent_type, n in zip(agent_types, counts.values(), strict=True):
+                agent_type.create_agents(self, n)
+            self.datacollector = mesa.DataCollector(
+                model_reporters={f"column_{i}": (lambda m: m.steps) for i in range(n_columns)}
+            )
+
+        def step(self) -> None:
+            for agent_type in self.floor_types:
+                self.agents_by_type[agent_type].shuffle_do("step")
+            self.datacollector.collect(self)
+
+    return FloorModel
+
+
+def run_floor(model_class: type[mesa.Model], quarters: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    model = model_class(rng=SEED)
+    agent_steps = 0
+    for _ in range(quarters):
+        model.step()
+        agent_steps += len(model.agents)
+    return time.perf_counter() - start, agent_steps
+
+
+def median_time(run: Callable[[], tuple[float, int]], repeats: int) -> tuple[float, int]:
+    """Median wall time over ``repeats`` runs after one warm-up run; agent-steps of a run."""
+    run()  # warm-up: imports, caches, first allocations
+    results = [run() for _ in range(repeats)]
+    return statistics.median(t for t, _ in results), results[-1][1]
+
+
+def default_shape() -> tuple[dict[str, int], int]:
+    """Agents per type at the start of the default scenario; columns of its model table."""
+    model = BubbleModel(make_params({"n_quarters": 1}), rng=SEED)
+    counts = {
+        agent_type.__name__: len(agents) for agent_type, agents in model.agents_by_type.items()
+    }
+    model.step()
+    return counts, len(model.model_table().columns)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs (median taken)")
+    parser.add_argument("--quarters", type=int, default=40, help="quarters per run")
+    parser.add_argument("--small", action="store_true", help="5 quarters, 2 repeats (for CI)")
+    args = parser.parse_args(argv)
+    quarters, repeats = (5, 2) if args.small else (args.quarters, args.repeats)
+
+    counts, n_columns = default_shape()
+    model_time, model_steps = median_time(lambda: run_bubble(quarters), repeats)
+    floor_class = floor_model_class(counts, n_columns)
+    floor_time, floor_steps = median_time(lambda: run_floor(floor_class, quarters), repeats)
+
+    print(f"default scenario, {quarters} quarters, median of {repeats} runs after a warm-up")
+    print(
+        "agents per type at start: "
+        + ", ".join(f"{k}={v}" for k, v in counts.items())
+        + f"; model-table columns: {n_columns}"
+    )
+    header = f"{'model':<14}{'median_s':>12}{'agent_steps':>14}{'us_per_agent_step':>20}"
+    print(header)
+    print("-" * len(header))
+    for name, seconds, steps in (
+        ("bubble_abm", model_time, model_steps),
+        ("mesa_floor", floor_time, floor_steps),
+    ):
+        print(f"{name:<14}{seconds:>12.4f}{steps:>14d}{seconds / steps * 1e6:>20.2f}")
+    print(f"ratio_to_mesa_floor={model_time / floor_time:.1f}")
+
+
+if __name__ == "__main__":
+    main()
