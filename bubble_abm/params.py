@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -391,6 +391,8 @@ def _describe_error(error: dict[str, Any]) -> str:
         allowed = f"{expected} in [{extra['low']:g}, {extra['high']:g}] ({unit})"
     elif field is not None and field.annotation is str:
         allowed = "a calendar quarter like 2027Q1"
+    elif field is not None and get_origin(field.annotation) is Literal:
+        allowed = "one of " + ", ".join(repr(v) for v in get_args(field.annotation))
     else:
         allowed = error["msg"]
     shown = repr(value)
