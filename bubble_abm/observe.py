@@ -32,7 +32,8 @@ MODEL_COLUMNS = (
     "hyperscaler_debt_usd_b", "credit_spread", "equity_index", "equity_drawdown",
     "chipmaker_equity_usd_b", "big_four_equity_usd_b", "levered_equity_usd_b",
     "other_owner_equity_usd_b", "lab_valuation_usd_b", "sentiment", "trend_follower_share",
-    "narrative_share", "stranded_gpu_assets_usd_b", "idle_gpus_h100e", "impairments_usd_b",
+    "narrative_share", "gpu_book_value_usd_b", "stranded_gpu_assets_usd_b", "idle_gpus_h100e",
+    "impairments_usd_b",
     "defaults", "app_companies", "app_exits", "total_money_usd_b",
 )
 
@@ -133,6 +134,7 @@ def observe_model(model) -> dict[str, Any]:
         "sentiment": market.sentiment,
         "trend_follower_share": market.strategy_share("trend_follower"),
         "narrative_share": market.strategy_share("narrative"),
+        "gpu_book_value_usd_b": sum(o.fleet.book_value_usd_b for o in owners),
         "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
         "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
         "impairments_usd_b": model.impairments_usd_b,
