@@ -64,3 +64,54 @@ def balance_sheet_matrix(model) -> pd.DataFrame:
     sheet.loc["net_worth"] = sheet.sum(axis=0)
     sheet.index.name = "stock"
     return sheet
+
+
+def stranded_assets_by_vintage(model) -> pd.DataFrame:
+    """Installed GPUs per owner and vintage (DESIGN §7): units and book value, idle units and
+    idle book (beyond normal slack), impairment to date, accounting life vs economic life.
+
+    Economic life = age plus the quarters until the vintage's expected rent no longer covers
+    its running cost; a shorter economic than accounting life is the gap critics point to.
+    """
+    from bubble_abm.core.fleet import economic_life_quarters
+
+    p = model.params
+    utilization = model.compute_result.utilization_by_generation
+    rents = model.expected_rents_usd_per_hour
+    opex = model.opex_by_generation()
+    rows = []
+    for owner in model.gpu_owners:
+        fleet = owner.fleet
+        if fleet.units_h100e.size == 0:
+            continue
+        generation = np.clip(fleet.generation, 0, rents.size - 1)
+        used = utilization[np.clip(fleet.generation, 0, utilization.size - 1)]
+        idle_share = np.clip((p.target_utilization - used) / p.target_utilization, 0.0, 1.0)
+        remaining = economic_life_quarters(rents[generation], opex[generation],
+                                           p.older_generation_rent_discount,
+                                           p.generation_cadence_quarters)
+        for i in range(fleet.units_h100e.size):
+            rows.append({
+                "quarter": model.quarter_label,
+                "owner_id": owner.unique_id,
+                "owner_kind": owner.kind,
+                "vintage_quarter": quarter_label_of_age(model, int(fleet.age_quarters[i])),
+                "generation": int(fleet.generation[i]),
+                "units_h100e": float(fleet.units_h100e[i]),
+                "book_value_usd_b": float(fleet.book_usd_b[i]),
+                "idle_units_h100e": float(fleet.units_h100e[i] * idle_share[i]),
+                "idle_book_value_usd_b": float(fleet.book_usd_b[i] * idle_share[i]),
+                "impairment_to_date_usd_b": float(fleet.impaired_usd_b[i]),
+                "stranded_usd_b": float(fleet.book_usd_b[i] * idle_share[i]
+                                        + fleet.impaired_usd_b[i]),
+                "accounting_life_years": p.gpu_accounting_life_years,
+                "economic_life_years": float(fleet.age_quarters[i] + remaining[i]) / 4.0,
+            })
+    return pd.DataFrame(rows)
+
+
+def quarter_label_of_age(model, age_quarters: int) -> str:
+    """Calendar quarter in which a vintage of the given age was installed."""
+    from bubble_abm.calendar import quarter_label
+
+    return quarter_label(model.quarter - age_quarters)

@@ -201,8 +201,9 @@ class BubbleModel(Model):
         self.gdp_usd_b_per_quarter = p.gdp_usd_b_per_year / 4.0 * (
             1.0 + p.gdp_growth_per_year) ** years
         self.legacy_growth_index = (1.0 + p.legacy_cash_flow_growth_per_year) ** years
-        self.rate_shock_now = (p.rate_shock if self.quarter >= quarter_index(p.rate_shock_quarter)
-                               else 0.0)
+        shocked = self.quarter >= quarter_index(p.rate_shock_quarter)
+        self.rate_shock_now = p.rate_shock if shocked else 0.0
+        self.spread_shock_now = p.spread_shock if shocked else 0.0
         self.risk_free_rate = p.risk_free_rate + self.rate_shock_now
         self.supply_shock_fraction = (
             p.chip_supply_shock_fraction
@@ -242,11 +243,20 @@ class BubbleModel(Model):
             return -math.inf
         return scaling.lagged_value(history, self.params.open_model_lag_quarters)
 
+    def lab_offers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What apps see of each lab: logit capability as buyers value it (open weights at a
+        discount for support and reliability), price per million tokens, and whether it lives."""
+        p = self.params
+        logit = np.array([lab.capability_logit - (p.open_model_adoption_penalty_logit
+                                                  if lab.is_open else 0.0) for lab in self.labs])
+        price = np.array([lab.api_price_usd_per_m_tokens for lab in self.labs])
+        alive = np.array([lab.alive for lab in self.labs])
+        return logit, price, alive
+
     def best_lab_index(self) -> int:
-        scores = [self.params.capability_value_per_logit * lab.capability_logit
-                  - math.log(lab.api_price_usd_per_m_tokens)
-                  if lab.alive else -math.inf for lab in self.labs]
-        return int(np.argmax(scores))
+        logit, price, alive = self.lab_offers()
+        scores = self.params.capability_value_per_logit * logit - np.log(price)
+        return int(np.argmax(np.where(alive, scores, -np.inf)))
 
     def opex_by_generation(self) -> np.ndarray:
         """Running cost per H100e-hour of each generation on the rental market ($/hour)."""
@@ -317,10 +327,7 @@ class BubbleModel(Model):
                 lab.decide_training_budget(self.sentiment)
 
     def _apps_buy_tokens(self) -> None:
-        labs = self.labs
-        self.apps.choose_models(np.array([lab.capability_logit for lab in labs]),
-                                np.array([lab.api_price_usd_per_m_tokens for lab in labs]),
-                                np.array([lab.alive for lab in labs]))
+        self.apps.choose_models(*self.lab_offers())
         self.customer_result = clear_customer_market(self)
         self.apps.pay_overheads()
 

@@ -25,14 +25,15 @@ MODEL_COLUMNS = (
     "utilization", "gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour",
     "frontier_loss", "frontier_capability", "frontier_logit", "open_capability", "capability_gap",
     "frontier_training_flop", "lab_training_spend_usd_b", "lab_inference_spend_usd_b",
-    "lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin", "labs_alive",
+    "lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin", "frontier_gross_margin", "labs_alive",
     "lab_funding_requested_usd_b", "lab_funding_raised_usd_b", "strategic_funding_usd_b",
     "api_price_usd_per_m_tokens", "tokens_t", "app_revenue_usd_b", "inhouse_ai_revenue_usd_b",
     "ai_revenue_usd_b", "capex_to_ai_revenue", "ai_capex_share_of_gdp",
     "hyperscaler_debt_usd_b", "credit_spread", "equity_index", "equity_drawdown",
     "chipmaker_equity_usd_b", "big_four_equity_usd_b", "levered_equity_usd_b",
     "other_owner_equity_usd_b", "lab_valuation_usd_b", "sentiment", "trend_follower_share",
-    "narrative_share", "gpu_book_value_usd_b", "stranded_gpu_assets_usd_b", "idle_gpus_h100e",
+    "narrative_share", "gpu_book_value_usd_b", "stranded_gpu_assets_usd_b",
+    "stranded_share_of_fleet", "idle_gpus_h100e",
     "impairments_usd_b",
     "defaults", "app_companies", "app_exits", "total_money_usd_b",
 )
@@ -108,6 +109,9 @@ def observe_model(model) -> dict[str, Any]:
         "lab_inference_spend_usd_b": sum(lab.inference_spend_usd_b for lab in labs
                                          if lab.alive),
         "labs_alive": sum(1 for lab in labs if lab.alive),
+        "frontier_gross_margin": _safe_ratio(
+            sum(lab.revenue_usd_b - lab.inference_spend_usd_b for lab in closed),
+            sum(lab.revenue_usd_b for lab in closed)),
         "lab_revenue_usd_b": lab_revenue,
         "lab_costs_usd_b": lab_costs,
         "lab_margin": _safe_ratio(lab_revenue - lab_costs, lab_revenue),
@@ -136,6 +140,9 @@ def observe_model(model) -> dict[str, Any]:
         "narrative_share": market.strategy_share("narrative"),
         "gpu_book_value_usd_b": sum(o.fleet.book_value_usd_b for o in owners),
         "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
+        "stranded_share_of_fleet": _safe_ratio(
+            sum(o.stranded_usd_b for o in owners),
+            sum(o.fleet.book_value_usd_b + float(o.fleet.impaired_usd_b.sum()) for o in owners)),
         "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
         "impairments_usd_b": model.impairments_usd_b,
         "defaults": market.defaults,

@@ -289,6 +289,9 @@ class Params(BaseModel):
     capability_value_per_logit: float = param(
         2.0, 0.0, 10.0, "log value per logit", "apps pay for capability: frontier premium (§3)"
     )
+    open_model_adoption_penalty_logit: float = param(
+        0.6, 0.0, 5.0, "logit", "enterprises prefer closed models: open ~13% of use (Menlo 2025)"
+    )
     app_switching_cost: float = param(
         0.15, 0.0, 5.0, "score advantage needed", "integration costs of changing model"
     )
@@ -348,7 +351,10 @@ class Params(BaseModel):
         0.02, 0.0, 0.5, "per unit sentiment fall", "spread widens as sentiment falls"
     )
     rate_shock: float = param(0.0, 0.0, 0.2, "per year", "scenario input: rise in rates")
-    rate_shock_quarter: str = quarter_param("2027Q1", "scenario input")
+    spread_shock: float = param(
+        0.0, 0.0, 0.2, "per year", "scenario input: jump in every borrower's credit spread"
+    )
+    rate_shock_quarter: str = quarter_param("2027Q1", "scenario input: when rates/spreads jump")
     bond_recovery_rate: float = param(0.4, 0.0, 1.0, "fraction", "Moody's senior unsecured ~40%")
 
     @field_validator(

@@ -247,7 +247,8 @@ class Hyperscaler(Agent):
         self.raise_funds(self.interest_usd_b + principal, for_debt_service=True)
         self.model.capital_market.service_debt(self, self.interest_usd_b, principal)
         self.credit_spread = (p.base_credit_spread + p.spread_per_leverage * self.leverage()
-                              + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment))
+                              + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment)
+                              + self.model.spread_shock_now)
 
     def pay_operating_costs(self, hours_used_by_generation: np.ndarray) -> None:
         """Power and operations for the GPU-hours actually run, at each generation's cost."""
