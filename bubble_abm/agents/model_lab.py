@@ -118,10 +118,18 @@ class ModelLab(Agent):
 
     # --- training -----------------------------------------------------------------------------
     def planned_training_usd_b(self) -> float:
-        """Per-quarter spend of the next run: last run scaled up at the frontier's pace (Epoch)."""
+        """Per-quarter spend of the next run.
+
+        Labs buy capability, not FLOP: the next run targets the *effective* compute of the last
+        one scaled up at the frontier's usual pace (physical 4-5x a year, Epoch AI, times the
+        usual algorithmic progress); the physical FLOP this takes is the target divided by
+        today's algorithmic multiplier, so an efficiency jump cuts the compute a lab rents.
+        """
         p = self.model.params
-        target_flop = self.physical_run_flop * p.training_scaleup_per_year ** (
-            p.training_run_quarters / 4.0)
+        usual_algorithmic_gain = 2.0 ** (1.0 / p.algorithmic_doubling_years)
+        target_effective = self.effective_run_flop * (
+            p.training_scaleup_per_year * usual_algorithmic_gain) ** (p.training_run_quarters / 4)
+        target_flop = target_effective / self.model.algorithmic_multiplier
         flop_per_dollar = self.model.training_flop_per_dollar
         return (target_flop * p.rd_compute_multiplier / flop_per_dollar / 1e9
                 / p.training_run_quarters)
@@ -143,7 +151,10 @@ class ModelLab(Agent):
             new_logit = self.model.capability_logit_of(self.run_flop_so_far, self.model.quarter)
             if new_logit > self.base_logit:
                 self.base_logit = new_logit
-                self.physical_run_flop = max(self.physical_run_flop, self.run_flop_so_far)
+                self.physical_run_flop = self.run_flop_so_far
+                self.effective_run_flop = max(
+                    self.effective_run_flop,
+                    self.run_flop_so_far * self.model.algorithmic_multiplier)
         self.run_flop_so_far = 0.0
         self.run_quarters_done = 0
 
