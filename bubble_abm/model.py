@@ -26,7 +26,7 @@ from mesa import DataCollector, Model
 from bubble_abm.agents.app_company import AppPopulation
 from bubble_abm.agents.chipmaker import Chipmaker
 from bubble_abm.agents.hyperscaler import Hyperscaler
-from bubble_abm.agents.investor import InvestorPopulation
+from bubble_abm.agents.investor import NORMAL_LOGIT_GAIN_PER_YEAR, InvestorPopulation
 from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core import scaling
@@ -482,7 +482,9 @@ class BubbleModel(Model):
         market.pay_out()
         market.mark_labs()
         history = self.frontier_base_logit_history
-        news = history[-1] - history[max(len(history) - 5, 0)] - 0.5 * min(len(history) - 1, 4) / 4
+        quarters = min(len(history) - 1, 4)
+        news = (history[-1] - history[-1 - quarters]
+                - NORMAL_LOGIT_GAIN_PER_YEAR * quarters / 4.0)
         market.price_equities(news)
         wealth = market.investor_wealth_usd_b()
         self.ledger.transfer_many(self.ledger.rest_of_economy, self.investors.account,

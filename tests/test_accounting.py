@@ -160,6 +160,8 @@ NET_WORTH_SCENARIOS = [
             "rent_adjustment_speed": 0.9,
             "initial_inhouse_demand_h100e": 7e8,
             "investor_wealth_usd_b": 25.0,
+            "vendor_financing_share": 0.0,  # no rescue money: labs must be able to fail
+            "strategic_stake_share": 0.0,
         },
         3,
     ),

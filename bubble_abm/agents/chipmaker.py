@@ -43,7 +43,7 @@ class Chipmaker(Agent):
         self.revenue_usd_b = 0.0
         self.profit_usd_b = 0.0
         self.capacity_investment_usd_b = 0.0
-        self.lab_stakes: dict[int, float] = {}  # lab unique_id -> ownership fraction
+        self.last_profit_usd_b = 0.0
         self.listed = None  # set by the capital market (listed equity record)
 
     # --- observables ---------------------------------------------------------------------
@@ -138,10 +138,11 @@ class Chipmaker(Agent):
         return max(self.cash_usd_b - buffer, 0.0) * PAYOUT_SHARE
 
     def strategic_budget_usd_b(self) -> float:
-        """Vendor financing: a share of this quarter's profit for stakes in customers (§4)."""
-        return self.model.params.vendor_financing_share * max(self.profit_usd_b, 0.0)
+        """Vendor financing: a share of last quarter's profit for stakes in customers (§4)."""
+        return self.model.params.vendor_financing_share * max(self.last_profit_usd_b, 0.0)
 
     def start_quarter(self) -> None:
+        self.last_profit_usd_b = self.profit_usd_b
         self.orders_h100e = 0.0
         self.cancelled_h100e = 0.0
         self.shipments_h100e = 0.0

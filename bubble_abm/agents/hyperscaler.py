@@ -69,7 +69,6 @@ class Hyperscaler(Agent):
         self.interest_usd_b = 0.0
         self.credit_spread = p.base_credit_spread
         self.defaulted = False
-        self.lab_stakes: dict[int, float] = {}
         self.listed = None
         self.depreciation_usd_b = 0.0
         self.impairment_usd_b = 0.0

@@ -200,7 +200,8 @@ class Ledger:
     def transactions_flow_matrix(self) -> pd.DataFrame:
         """Rows: flow kinds; columns: sectors; sources positive, uses negative (Godley-Lavoie).
 
-        Every row sums to zero; a column sums to that sector's change in cash this quarter.
+        Every row sums to zero; the last row, ``change_in_cash``, is minus each sector's net
+        inflow, so every column sums to zero too.
         """
         sectors = list(self._sector_names)
         rows = {}
@@ -209,5 +210,6 @@ class Ledger:
             row[payer] -= amount
             row[payee] += amount
         matrix = pd.DataFrame.from_dict(rows, orient="index", columns=sectors).fillna(0.0)
+        matrix.loc["change_in_cash"] = -matrix.sum(axis=0)  # so every column sums to zero
         matrix.index.name = "flow"
         return matrix

@@ -6,8 +6,8 @@ behind, each moved by its own utilization last quarter (scarcity premium, idle d
 Clearing order within a quarter:
 
 1. each owner's in-house AI products run on its own fleet, newest generation first;
-2. external demand (labs' inference first, then training) fills the remaining capacity,
-   newest generation first, pro rata across owners within a generation;
+2. external demand (labs' inference and training) fills the remaining capacity, newest
+   generation first, pro rata across owners within a generation;
 3. buyers pay the average rent of the hours they got; owners earn the rent of each generation
    their hours were sold from; demand beyond capacity is rationed pro rata (contracts).
 """
