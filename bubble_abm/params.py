@@ -324,7 +324,7 @@ class Params(BaseModel):
         0.45, 0.0, 1.0, "fraction of wealth", "AI-exposed equity weight (our estimate)"
     )
     private_allocation_base: float = param(
-        0.01, 0.0, 0.5, "fraction of wealth", "venture/private AI allocation"
+        0.025, 0.0, 0.5, "fraction of wealth", "venture/private AI allocation"
     )
     bond_allocation_base: float = param(0.2, 0.0, 1.0, "fraction of wealth", "corporate bonds")
     allocation_return_sensitivity: float = param(
