@@ -1,4 +1,4 @@
-"""Command line: ``bubble-abm run | scenarios | params`` (also ``python -m bubble_abm``).
+"""Command line: ``bubble-abm run | scenarios | params | events`` (also ``python -m bubble_abm``).
 
 Errors in the user's input (parameters, scenario files, argument values) are reported as one
 ``bubble-abm: error: ...`` line per problem on stderr with exit code 2, never as a traceback.
@@ -10,6 +10,7 @@ import argparse
 import csv
 import io
 import sys
+import textwrap
 import tomllib
 import typing
 from collections.abc import Sequence
@@ -34,10 +35,11 @@ examples:
   bubble-abm run --scenario runs/baseline.toml --seed 7 --quarters 24 --out /tmp/b7
   bubble-abm run --set n_investors=50 --set extra_data_worth=0.2 --quiet
 
-Writes model_table.parquet/.csv, agent_table.parquet, chain.png, summary.txt and summary.json
-into the output folder, then prints the summary. Scenario files are TOML: an optional
-`description = "..."` and a [params] table overriding parameters by name (see `bubble-abm
-params` for every name, unit and allowed range).
+Writes model_table.parquet/.csv, agent_table.parquet, events.csv, chain.json, chain.png,
+summary.txt and summary.json into the output folder, then prints the summary and the chain
+block (verdict, spend chain, collapse links; `bubble-abm events` defines each event).
+Scenario files are TOML: an optional `description = "..."` and a [params] table overriding
+parameters by name (see `bubble-abm params` for every name, unit and allowed range).
 """
 
 
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Agent-based model of the AI investment bubble (Mesa 3.5): the spend chain "
         "from investors to chipmakers, and the collapse chain when the economics do not close.",
         epilog="examples:\n  bubble-abm run --seed 3\n  bubble-abm scenarios\n"
-        "  bubble-abm params --format markdown\n\n"
+        "  bubble-abm params --format markdown\n  bubble-abm events\n\n"
         "Run `bubble-abm COMMAND --help` for the options of each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -166,13 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: %(default)s)",
     )
     params.set_defaults(handler=_cmd_params)
+
+    events = commands.add_parser(
+        "events",
+        help="define every chain event and verdict the run summary reports",
+        description="List the chain events the detector looks for (spend chain up, collapse "
+        "chain down, in chain order) with their definitions at the default thresholds, then "
+        "the verdicts. Thresholds are fields of bubble_abm.chains.ChainThresholds (in brackets).",
+        epilog="examples:\n  bubble-abm events\n  bubble-abm events --format markdown",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    events.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="output format (default: %(default)s)",
+    )
+    events.set_defaults(handler=_cmd_events)
     return parser
 
 
 # --- commands ---------------------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     from bubble_abm import BubbleModel
-    from bubble_abm.report import format_summary, run_summary, write_run_outputs
+    from bubble_abm.report import write_run_outputs
 
     overrides = dict(args.overrides)
     if args.quarters is not None:
@@ -193,7 +212,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     paths = write_run_outputs(model.model_table(), model.agent_table(), out, title=title)
     if not args.quiet:
-        print(format_summary(run_summary(model.model_table()), title=title))
+        # summary.txt holds the headline summary and the chain block
+        print(paths["summary.txt"].read_text(encoding="utf-8").rstrip("\n"))
         print()
         print(f"outputs in {out}:")
         for path in paths.values():
@@ -278,6 +298,50 @@ def _cmd_params(args: argparse.Namespace) -> int:
     for row in [header, tuple("-" * len(h) for h in header), *table]:
         cells = [f"{cell:<{w}}" for cell, w in zip(row[:-1], widths, strict=True)]
         print("  ".join([*cells, row[-1]]))
+    return 0
+
+
+def _event_order() -> list[str]:
+    """Event names: spend chain, then the collapse chain in order, then anything else."""
+    from bubble_abm.chains import (
+        COLLAPSE_ORDER,
+        EVENT_DEFINITIONS,
+        SPEND_CHAIN,
+        SPEND_CHAIN_OPTIONAL,
+    )
+
+    names = [*SPEND_CHAIN, *SPEND_CHAIN_OPTIONAL, *(n for stage in COLLAPSE_ORDER for n in stage)]
+    return names + [n for n in EVENT_DEFINITIONS if n not in names]
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    from bubble_abm.chains import EVENT_DEFINITIONS, EVENT_NOTES, VERDICT_DEFINITIONS
+
+    names = _event_order()
+    if args.format == "markdown":
+        print(EVENT_NOTES)
+        print()
+        print("| event | definition |")
+        print("|---|---|")
+        for name in names:
+            print(f"| `{name}` | {EVENT_DEFINITIONS[name].replace('|', '\\|')} |")
+        print()
+        print("| verdict | definition |")
+        print("|---|---|")
+        for name, text in VERDICT_DEFINITIONS.items():
+            print(f"| `{name}` | {text.replace('|', '\\|')} |")
+        return 0
+    wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="  ")
+    print(textwrap.fill(EVENT_NOTES, width=100))
+    sections = (
+        ("Events", [(n, EVENT_DEFINITIONS[n]) for n in names]),
+        ("Verdicts", list(VERDICT_DEFINITIONS.items())),
+    )
+    for heading, rows in sections:
+        print(f"\n{heading}:")
+        for name, text in rows:
+            print(f"{name}:")
+            print(wrap.fill(text))
     return 0
 
 

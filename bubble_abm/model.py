@@ -494,9 +494,10 @@ class BubbleModel(Model):
     def _exits_and_entries(self) -> None:
         ledger = self.ledger
         for i, lab in enumerate(self.labs):
-            if lab.alive and lab.cash_usd_b < 0.0:
-                ledger.transfer(ledger.rest_of_economy, lab.account, -lab.cash_usd_b,
-                                "unpaid_bills_written_off")
+            if lab.alive and lab.insolvent:
+                if lab.cash_usd_b < 0.0:  # suppliers and staff are not paid in full
+                    ledger.transfer(ledger.rest_of_economy, lab.account, -lab.cash_usd_b,
+                                    "unpaid_bills_written_off")
                 lab.alive = False
                 self.capital_market.lab_failed(i)
                 lab.remove()

@@ -124,7 +124,7 @@ class Params(BaseModel):
         2.8, 0.0, 20.0, "price/cost - 1", "NVIDIA data-centre gross margin ~75% (filings)"
     )
     chip_markup_backlog_sensitivity: float = param(
-        0.6, 0.0, 10.0, "markup per quarter of backlog", "scarcity pricing (our estimate)"
+        0.15, 0.0, 10.0, "markup per quarter of backlog", "scarcity pricing (our estimate)"
     )
     generation_cadence_quarters: int = param(
         8, 2, 20, "quarters", "NVIDIA: Hopper 2022, Blackwell 2024, Rubin 2026"

@@ -1,5 +1,8 @@
 """Run reporting: headline summary, text block, six-panel chain chart and output bundle.
 
+The chain events (``bubble_abm.chains``) are annotated on the chart and written with the other
+outputs (``events.csv``, ``chain.json``, and the chain block of ``summary.txt``).
+
 All functions take the per-quarter *model table* (one row per quarter, ``step`` 1..N as a column
 or as the index, flows in $B per quarter, not annualised) produced by the model's data collector.
 Plotting uses ``matplotlib.figure.Figure`` with the Agg canvas directly, so it never touches
@@ -17,7 +20,40 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bubble_abm.chains import (
+    EVENT_LABELS,
+    ChainThresholds,
+    detect_events,
+    format_chain,
+    summarize_chain,
+)
+
 __all__ = ["format_summary", "plot_chain", "run_summary", "write_run_outputs"]
+
+#: Chart panel (row, column) on which each chain event is marked.
+EVENT_PANELS: dict[str, tuple[int, int]] = {
+    "capex_rising": (0, 0),
+    "lab_funding_rising": (0, 0),
+    "funding_drought": (0, 0),
+    "capex_cut": (0, 0),
+    "gpu_orders_rising": (0, 1),
+    "chip_revenue_rising": (0, 1),
+    "chip_orders_fall": (0, 1),
+    "utilization_falls": (1, 0),
+    "rental_price_falls": (1, 0),
+    "capability_gain_per_dollar_falls": (1, 1),
+    "frontier_open_gap_narrows": (1, 1),
+    "lab_margin_falls": (1, 1),
+    "equity_rising": (2, 0),
+    "equity_drawdown": (2, 0),
+    "chipmaker_equity_drawdown": (2, 0),
+    "big_four_equity_drawdown": (2, 0),
+    "levered_equity_drawdown": (2, 0),
+    "other_owner_equity_drawdown": (2, 0),
+    "credit_spread_widens": (2, 0),
+    "defaults": (2, 0),
+    "stranded_assets_rise": (2, 1),
+}
 
 #: Column that defines the "peak capex" quarter in :func:`run_summary`.
 PEAK_CAPEX_COLUMN = "ai_capex_usd_b"
@@ -179,8 +215,72 @@ def _legend(ax, ax2=None) -> None:
     top.legend(handles, labels, loc="best", fontsize=8, framealpha=0.9)
 
 
-def plot_chain(model_table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """Six-panel PNG of the spend/collapse chain over calendar quarters; returns ``path``."""
+def _annotate_events(ax, marks: list[tuple[int, str, str]]) -> None:
+    """Thin dashed vertical lines at event quarters with short rotated labels.
+
+    ``marks`` are (x position, label, direction); events in the same quarter share one line
+    and one label. Spend-chain (up) events are green, collapse (down) events red, other marks
+    (direction ``"peak"``: the capex peak) grey and dotted.
+    """
+    by_x: dict[int, list[tuple[str, str]]] = {}
+    for x, label, direction in marks:
+        by_x.setdefault(x, []).append((label, direction))
+    transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for x, items in sorted(by_x.items()):
+        kinds = {d for _, d in items}
+        color = "tab:red" if "down" in kinds else "tab:green" if "up" in kinds else "tab:gray"
+        style = "--" if kinds & {"up", "down"} else ":"
+        ax.axvline(x, color=color, linestyle=style, linewidth=0.8, alpha=0.7, zorder=1)
+        ax.text(
+            x + 0.15,
+            0.97,
+            ", ".join(label for label, _ in items),
+            transform=transform,
+            rotation=90,
+            va="top",
+            ha="left",
+            fontsize=6.5,
+            color=color,
+            alpha=0.9,
+            clip_on=True,
+        )
+
+
+def _event_marks(
+    df: pd.DataFrame, events: pd.DataFrame | None
+) -> dict[tuple[int, int], list[tuple[int, str, str]]]:
+    """Panel -> [(x position, short label, direction)] of each event (first spell only)."""
+    if events is None:
+        events = detect_events(df)
+    position = {int(step): i for i, step in enumerate(df["step"].to_numpy())}
+    marks: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
+    seen: set[str] = set()
+    for rec in events.sort_values("step", kind="stable").to_dict("records"):
+        name = str(rec["event"])
+        panel = EVENT_PANELS.get(name)
+        x = position.get(int(rec["step"]))
+        if panel is None or x is None or name in seen:
+            continue
+        seen.add(name)
+        marks.setdefault(panel, []).append(
+            (x, EVENT_LABELS.get(name, name), str(rec.get("direction", "down")))
+        )
+    return marks
+
+
+def plot_chain(
+    model_table: pd.DataFrame,
+    path: str | Path,
+    title: str = "",
+    events: pd.DataFrame | None = None,
+) -> Path:
+    """Six-panel PNG of the spend/collapse chain over calendar quarters; returns ``path``.
+
+    Chain events are marked on their panel (capex and funding on 1, orders and chip revenue on
+    2, utilization and rent on 3, capability, gap and lab margin on 4, equity, credit and
+    defaults on 5, stranded assets on 6) at the first quarter of each event; ``events`` is a
+    :func:`bubble_abm.chains.detect_events` table, computed from ``model_table`` if omitted.
+    """
     df = _normalise(model_table)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,6 +293,7 @@ def plot_chain(model_table: pd.DataFrame, path: str | Path, title: str = "") -> 
     fig = Figure(figsize=(14, 10), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 2, sharex=True)
+    top = {(r, c): axes[r, c] for r in range(3) for c in range(2)}  # axes that holds the legend
 
     # 1. capex vs AI revenue
     ax = axes[0, 0]
@@ -223,9 +324,18 @@ def plot_chain(model_table: pd.DataFrame, path: str | Path, title: str = "") -> 
         color="tab:red",
         linestyle="--",
     )
+    if "newest_rental_price_usd_per_hour" in df.columns:
+        ax2.plot(
+            x,
+            col("newest_rental_price_usd_per_hour"),
+            label="Newest generation ($/H100e-h)",
+            color="tab:orange",
+            linestyle=":",
+        )
     ax2.set_ylabel("$ per GPU-hour")
     ax.set_title("GPU utilization and rental price")
     _legend(ax, ax2)
+    top[1, 0] = ax2
 
     # 4. capability
     ax = axes[1, 1]
@@ -237,6 +347,7 @@ def plot_chain(model_table: pd.DataFrame, path: str | Path, title: str = "") -> 
     ax2.set_ylabel("Capability gap (logit)")
     ax.set_title("Frontier vs open capability")
     _legend(ax, ax2)
+    top[1, 1] = ax2
 
     # 5. equity index and drawdown
     ax = axes[2, 0]
@@ -260,6 +371,13 @@ def plot_chain(model_table: pd.DataFrame, path: str | Path, title: str = "") -> 
     ax.set_ylabel("$B")
     ax.set_title("Stranded GPU assets and impairments")
     _legend(ax)
+
+    marks = _event_marks(df, events)
+    trailing = pd.Series(col("ai_capex_usd_b")).rolling(4, min_periods=4).sum()
+    if trailing.notna().any():
+        marks.setdefault((0, 0), []).append((int(trailing.idxmax()), "4-qtr capex peak", "peak"))
+    for panel, panel_marks in marks.items():
+        _annotate_events(top[panel], panel_marks)
 
     ticks = x[::4]
     for ax in axes[-1, :]:
@@ -289,6 +407,13 @@ def _to_parquet(df: pd.DataFrame, path: Path, index: bool) -> None:
 
 
 def _json_safe(value: object) -> object:
+    """Non-finite floats become None, numpy scalars Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -299,12 +424,17 @@ def write_run_outputs(
     agent_table: pd.DataFrame | None,
     out_dir: str | Path,
     title: str = "",
+    thresholds: ChainThresholds | None = None,
 ) -> dict[str, Path]:
     """Write model/agent tables, chain chart and summaries into ``out_dir``; return the paths.
 
     Files: ``model_table.parquet``, ``model_table.csv``, ``agent_table.parquet`` (skipped if
-    ``agent_table`` is None), ``chain.png``, ``summary.txt`` and ``summary.json`` (non-finite
-    numbers written as ``null``). If ``step`` is the model table's index it becomes a column.
+    ``agent_table`` is None), ``events.csv`` (:func:`bubble_abm.chains.detect_events`, one row
+    per event), ``chain.json`` (:func:`bubble_abm.chains.summarize_chain`), ``chain.png``
+    (events marked), ``summary.txt`` (headline numbers, then the chain block) and
+    ``summary.json`` (headline numbers). Non-finite numbers are written to JSON as ``null``.
+    ``thresholds`` are the chain-event thresholds (defaults if omitted). If ``step`` is the
+    model table's index it becomes a column.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -323,12 +453,24 @@ def write_run_outputs(
         keep_index = not isinstance(agent_table.index, pd.RangeIndex)
         _to_parquet(agent_table, paths["agent_table.parquet"], index=keep_index)
 
-    paths["chain.png"] = plot_chain(mt, out / "chain.png", title=title)
+    thresholds = thresholds if thresholds is not None else ChainThresholds()
+    events = detect_events(mt, thresholds)
+    chain = summarize_chain(mt, thresholds=thresholds)
+    paths["events.csv"] = out / "events.csv"
+    events.to_csv(paths["events.csv"], index=False)
+    paths["chain.json"] = out / "chain.json"
+    paths["chain.json"].write_text(json.dumps(_json_safe(chain), indent=2) + "\n", encoding="utf-8")
+
+    paths["chain.png"] = plot_chain(mt, out / "chain.png", title=title, events=events)
 
     summary = run_summary(mt)
     paths["summary.txt"] = out / "summary.txt"
     paths["summary.txt"].write_text(
-        format_summary(summary, title=title or "bubble_abm run") + "\n", encoding="utf-8"
+        format_summary(summary, title=title or "bubble_abm run")
+        + "\n\n"
+        + format_chain(chain, events)
+        + "\n",
+        encoding="utf-8",
     )
     paths["summary.json"] = out / "summary.json"
     paths["summary.json"].write_text(

@@ -162,6 +162,7 @@ NET_WORTH_SCENARIOS = [
             "investor_wealth_usd_b": 25.0,
             "vendor_financing_share": 0.0,  # no rescue money: labs must be able to fail
             "strategic_stake_share": 0.0,
+            "private_allocation_base": 0.0,  # and no investor rounds either
         },
         3,
     ),

@@ -18,6 +18,7 @@ from bubble_abm.core.valuation import adaptive_update
 
 CAPACITY_COST_PER_H100E_COST = 0.25  # expansion cost per unit of quarterly capacity, x unit cost
 MARKUP_FLOOR_SHARE = 0.15  # markup never falls below 15% of its base (price war floor)
+MARKUP_CEILING_SHARE = 3.0  # nor rises above three times it (allocation, not auctions)
 CASH_BUFFER_QUARTERS_OF_REVENUE = 2.0  # cash kept before paying out to shareholders
 PAYOUT_SHARE = 0.5  # share of excess cash paid out each quarter (buybacks, dividends)
 OPEX_SHARE_OF_REVENUE = 0.1  # R&D and SG&A (NVIDIA ~10-15% of revenue)
@@ -99,7 +100,8 @@ class Chipmaker(Agent):
         backlog_quarters = self.backlog_total_h100e / capacity
         scarcity = p.chip_markup_backlog_sensitivity * (backlog_quarters - 1.0)
         target = p.chip_markup * (1.0 + scarcity)
-        target = float(np.clip(target, MARKUP_FLOOR_SHARE * p.chip_markup, 2.0 * p.chip_markup))
+        target = float(np.clip(target, MARKUP_FLOOR_SHARE * p.chip_markup,
+                               MARKUP_CEILING_SHARE * p.chip_markup))
         self.markup += 0.5 * (target - self.markup)
 
     def plan_capacity(self) -> None:

@@ -53,6 +53,7 @@ class ModelLab(Agent):
         self.costs_usd_b = 0.0
         self.valuation_usd_b = 0.0
         self.raised_usd_b = 0.0
+        self.unpaid_bills_usd_b = 0.0
         self.alive = True
 
     # --- observables ---------------------------------------------------------------------
@@ -169,9 +170,15 @@ class ModelLab(Agent):
         ledger = self.model.ledger
         opex = p.lab_staff_cost_usd_b_per_quarter * self.size + OPEX_SHARE_OF_REVENUE * (
             self.revenue_usd_b)
-        ledger.transfer(self.account, ledger.rest_of_economy, min(opex, max(self.cash_usd_b, 0)),
-                        "wages_and_opex")
+        paid = min(opex, max(self.cash_usd_b, 0.0))
+        ledger.transfer(self.account, ledger.rest_of_economy, paid, "wages_and_opex")
+        self.unpaid_bills_usd_b = opex - paid  # a lab that cannot pay its staff fails
         self.costs_usd_b = opex + self.training_spend_usd_b + self.inference_spend_usd_b
+
+    @property
+    def insolvent(self) -> bool:
+        """Out of cash with bills unpaid (after this quarter's funding round)."""
+        return self.cash_usd_b < 0.0 or self.unpaid_bills_usd_b > 1e-9
 
     def update_expectations(self) -> None:
         """Adaptive expectation of annual revenue growth from the last year's revenue."""
