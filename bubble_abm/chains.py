@@ -85,7 +85,7 @@ class ChainThresholds:
     #: in margin points: 0.25 = 25 points) below its running peak.
     lab_margin_drop_from_peak: float = 0.25
     #: ``funding_drought``, first test: trailing 4-quarter funding raised below this share of
-    #: funding requested ...
+    #: funding requested, and below its level a year earlier, ...
     funding_raised_share_of_requested: float = 0.5
     #: ... while requests are material: trailing 4-quarter requests at least this, $B per year.
     funding_requested_material_usd_b_per_year: float = 1.0
@@ -94,8 +94,9 @@ class ChainThresholds:
     funding_raised_fraction_of_peak: float = 0.5
     #: ``utilization_falls``: fleet utilization below this share.
     utilization_floor: float = 0.6
-    #: ``rental_price_falls``: newest-generation rent more than this fraction below its highest
-    #: value in the previous ``rental_peak_window_quarters`` quarters.
+    #: ``rental_price_falls``: the H100 rent and the newest generation's rent both more than
+    #: this fraction below their highest in the previous ``rental_peak_window_quarters``
+    #: quarters.
     rental_price_fall_from_recent_peak: float = 0.30
     rental_peak_window_quarters: int = 4
     #: ``stranded_assets_rise``: stranded GPU assets above this share of GPU fleet book value.
@@ -328,19 +329,24 @@ def _definitions(t: ChainThresholds) -> dict[str, str]:
         f"{t.lab_margin_drop_from_peak:g} below its running peak [lab_margin_drop_from_peak], "
         f"{sus}. The price-premium margin of DESIGN §1: the all-in lab_margin (after training) "
         "falls in every boom as training scales. value: drop.",
-        "funding_drought": "trailing 4-quarter lab funding raised below "
-        f"{_pct(t.funding_raised_share_of_requested)} of funding requested while requests "
-        f"exceed ${t.funding_requested_material_usd_b_per_year:g}B/yr "
-        "[funding_raised_share_of_requested, funding_requested_material_usd_b_per_year], or "
-        f"below {_pct(t.funding_raised_fraction_of_peak)} of its running peak "
-        f"[funding_raised_fraction_of_peak], {sus}. value: raised/requested (or raised/peak).",
+        "funding_drought": "trailing 4-quarter lab funding raised (lab_funding_raised_usd_b) "
+        f"below {_pct(t.funding_raised_share_of_requested)} of funding requested while "
+        f"requests exceed ${t.funding_requested_material_usd_b_per_year:g}B/yr and the amount "
+        "raised is below a year earlier [funding_raised_share_of_requested, "
+        "funding_requested_material_usd_b_per_year], or below "
+        f"{_pct(t.funding_raised_fraction_of_peak)} of its running peak "
+        f"[funding_raised_fraction_of_peak], {sus}. Rationing alone is not a drought: labs "
+        "ask for more than they get all through a boom. value: raised/requested (or "
+        "raised/peak).",
         "utilization_falls": f"GPU fleet utilization below {_pct(t.utilization_floor)} "
         f"[utilization_floor], {sus}. value: utilization.",
-        "rental_price_falls": "newest-generation rent (newest_rental_price_usd_per_hour) more "
-        f"than {_pct(t.rental_price_fall_from_recent_peak)} below its highest value in the "
+        "rental_price_falls": "the H100 rent (gpu_rental_price_usd_per_hour) and the "
+        "newest generation's rent (newest_rental_price_usd_per_hour, if in the table) both "
+        f"more than {_pct(t.rental_price_fall_from_recent_peak)} below their highest in the "
         f"previous {t.rental_peak_window_quarters} quarters [rental_price_fall_from_recent_peak, "
-        f"rental_peak_window_quarters], {sus}. Against a recent peak, not the running one: "
-        "rents fall structurally with hardware deflation. value: fall.",
+        f"rental_peak_window_quarters], {sus}. A recent peak, not the running one, because "
+        "rents fall structurally with hardware deflation; both series, because the newest one "
+        "jumps at each generation launch. value: the smaller fall.",
         "stranded_assets_rise": "stranded GPU assets (stranded_gpu_assets_usd_b: idle plus "
         f"impaired book) above {_pct(t.stranded_share_of_book)} of GPU fleet book value "
         f"(gpu_book_value_usd_b) [stranded_share_of_book], {sus}. Written-off book stays in "
@@ -515,16 +521,16 @@ def _funding_drought(df: pd.DataFrame, t: ChainThresholds):
     requested = _trailing_sum(_col(df, "lab_funding_requested_usd_b"))
     material = requested >= max(t.funding_requested_material_usd_b_per_year, 1e-12)
     share = (raised / requested.where(material)).astype(float)
+    shrinking = (raised < raised.shift(_YEAR)).to_numpy()
     of_peak = _ratio_to_running_peak(raised)
-    short = (share < t.funding_raised_share_of_requested).to_numpy()
+    # the first test: rationed while the flow shrinks; the second: the flow has dried up
+    rationed = (share < t.funding_raised_share_of_requested).to_numpy() & shrinking
     dried = (of_peak < t.funding_raised_fraction_of_peak).to_numpy()
-    value = share.where(short, of_peak)
+    value = share.where(rationed, of_peak)  # the measure of the test that fired (first if both)
     threshold = np.where(
-        short, t.funding_raised_share_of_requested, t.funding_raised_fraction_of_peak
+        rationed, t.funding_raised_share_of_requested, t.funding_raised_fraction_of_peak
     )
-    # the threshold of the test that fired (the first one when both do)
-    detect = (short | dried) & _warm(df, t)
-    return value, detect, threshold  # type: ignore[return-value]
+    return value, (rationed | dried) & _warm(df, t), threshold  # type: ignore[return-value]
 
 
 def _utilization(df: pd.DataFrame, t: ChainThresholds):
@@ -533,9 +539,14 @@ def _utilization(df: pd.DataFrame, t: ChainThresholds):
 
 
 def _rent_falls(df: pd.DataFrame, t: ChainThresholds):
-    rent = _col(df, "newest_rental_price_usd_per_hour")
-    recent = rent.shift(1).rolling(t.rental_peak_window_quarters, min_periods=1).max()
-    fall = 1.0 - rent / recent.where(recent > 0.0)
+    """Smaller of the H100 and newest-generation rent falls from their recent peaks."""
+    falls = []
+    for column in ("gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour"):
+        if column in df.columns:
+            rent = _col(df, column)
+            recent = rent.shift(1).rolling(t.rental_peak_window_quarters, min_periods=1).max()
+            falls.append(1.0 - rent / recent.where(recent > 0.0))
+    fall = pd.concat(falls, axis=1).min(axis=1, skipna=False)
     th = t.rental_price_fall_from_recent_peak
     return fall, (fall > th).to_numpy() & _warm(df, t), th
 
@@ -621,7 +632,7 @@ _DETECTORS: dict[str, tuple[str, tuple[str, ...], Detector, bool]] = {
         True,
     ),
     "utilization_falls": ("down", ("utilization",), _utilization, True),
-    "rental_price_falls": ("down", ("newest_rental_price_usd_per_hour",), _rent_falls, True),
+    "rental_price_falls": ("down", ("gpu_rental_price_usd_per_hour",), _rent_falls, True),
     "stranded_assets_rise": (
         "down",
         ("stranded_gpu_assets_usd_b", "gpu_book_value_usd_b"),
@@ -648,7 +659,8 @@ _DETECTORS: dict[str, tuple[str, tuple[str, ...], Detector, bool]] = {
     "credit_spread_widens": ("down", ("credit_spread",), _spread_widens, True),
     "defaults": ("down", ("defaults",), _defaults, False),
 }
-assert set(_DETECTORS) == set(EVENT_DEFINITIONS) == set(EVENT_LABELS)
+if not set(_DETECTORS) == set(EVENT_DEFINITIONS) == set(EVENT_LABELS):  # pragma: no cover
+    raise RuntimeError("chains: every event needs a detector, a definition and a label")
 
 
 def _spells(condition: np.ndarray, sustain: int) -> list[tuple[int, int]]:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from bubble_abm import BubbleModel, ParameterError, make_params
+from bubble_abm.chains import EVENT_DEFINITIONS, VERDICT_DEFINITIONS
 from bubble_abm.cli import _simulate, main, parse_assignment
 from bubble_abm.params import describe_parameters
 from bubble_abm.scenarios import (
@@ -63,7 +64,14 @@ def test_run_writes_outputs(tmp_path, capsys):
     )
     assert code == 0, err
     assert "Traceback" not in err
-    for name in ("model_table.parquet", "agent_table.parquet", "chain.png", "summary.txt"):
+    for name in (
+        "model_table.parquet",
+        "agent_table.parquet",
+        "chain.png",
+        "summary.txt",
+        "events.csv",
+        "chain.json",
+    ):
         assert (tmp_path / name).is_file(), name
     table = pd.read_parquet(tmp_path / "model_table.parquet")
     assert len(table) == 6
@@ -85,7 +93,10 @@ def test_run_prints_summary_and_default_out_dir(tmp_path, capsys, monkeypatch):
     assert (out_dir / "summary.json").is_file()
     assert "tiny, seed 1, 2 quarters from 2023Q1" in out
     assert "Peak AI capex" in out
+    assert "Verdict" in out and "Spend chain" in out  # the chain block follows the summary
+    assert out.index("Peak AI capex") < out.index("Verdict")
     assert str(out_dir / "chain.png") in out
+    assert str(out_dir / "events.csv") in out
 
 
 def test_progress_bar_ticks_once_per_quarter(capsys):
@@ -106,7 +117,7 @@ def test_python_dash_m_help():
     assert "--scenario" in result.stdout and "examples:" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "scenarios", "params"])
+@pytest.mark.parametrize("command", ["run", "scenarios", "params", "events"])
 def test_help_of_every_command(command, capsys):
     code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0
@@ -188,6 +199,29 @@ def test_params_command_lists_every_parameter(fmt, capsys):
         assert out.splitlines()[0] == "name,default,unit,low,high,source"
     if fmt == "markdown":
         assert out.startswith("| name | default |")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_events_command_defines_every_event_and_verdict(fmt, capsys):
+    code, out, _ = run_cli(capsys, "events", "--format", fmt)
+    assert code == 0
+    for name in EVENT_DEFINITIONS:
+        assert name in out
+    for name in VERDICT_DEFINITIONS:
+        assert name in out
+    assert "[capex_cut_from_peak]" in out
+    if fmt == "markdown":
+        assert "| `capex_cut` | " + EVENT_DEFINITIONS["capex_cut"] + " |" in out
+    else:
+        assert "capex_cut:" in out
+        # spend chain first, collapse chain in order
+        assert out.index("capex_rising:") < out.index("capability_gain_per_dollar_falls:")
+        assert out.index("capex_cut:") < out.index("chip_orders_fall:")
+
+
+def test_events_command_bad_format(capsys):
+    code, _, err = run_cli(capsys, "events", "--format", "csv")
+    assert_usage_error(code, err, "--format")
 
 
 def test_parse_assignment_reads_toml_literals():

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bubble_abm.report import format_summary, plot_chain, run_summary, write_run_outputs
+from bubble_abm.chains import EVENT_COLUMNS, ChainThresholds, detect_events, summarize_chain
+from bubble_abm.report import (
+    EVENT_PANELS,
+    format_summary,
+    plot_chain,
+    run_summary,
+    write_run_outputs,
+)
 
 N = 40
 PEAK = 15  # index of peak capex -> 2026Q4
@@ -151,6 +158,25 @@ def test_plot_chain(tmp_path) -> None:
     _assert_png(out)
 
 
+def test_plot_chain_with_events(tmp_path) -> None:
+    mt = make_table()
+    events = detect_events(mt)
+    assert not events.empty
+    _assert_png(plot_chain(mt, tmp_path / "given.png", events=events))
+    _assert_png(plot_chain(mt, tmp_path / "none.png", events=events.iloc[:0]))
+    # every event the detector knows has a panel
+    from bubble_abm.chains import EVENT_DEFINITIONS
+
+    assert set(EVENT_PANELS) == set(EVENT_DEFINITIONS)
+
+
+def test_write_run_outputs_thresholds(tmp_path) -> None:
+    mt = make_table()
+    strict = ChainThresholds(utilization_floor=0.1)
+    paths = write_run_outputs(mt, None, tmp_path, thresholds=strict)
+    assert "utilization_falls" not in set(pd.read_csv(paths["events.csv"])["event"])
+
+
 @pytest.mark.parametrize("n", [1, 3])
 def test_plot_chain_short(tmp_path, n: int) -> None:
     _assert_png(plot_chain(make_table(n), str(tmp_path / "c.png")))
@@ -175,6 +201,8 @@ def test_write_run_outputs(tmp_path) -> None:
         "chain.png",
         "summary.txt",
         "summary.json",
+        "events.csv",
+        "chain.json",
     }
     assert set(paths) == expected
     for name, p in paths.items():
@@ -190,6 +218,20 @@ def test_write_run_outputs(tmp_path) -> None:
     _assert_png(paths["chain.png"])
     assert json.loads(paths["summary.json"].read_text()) == run_summary(mt)
     assert paths["summary.txt"].read_text().startswith("synthetic")
+
+    events = pd.read_csv(paths["events.csv"])
+    assert list(events.columns) == list(EVENT_COLUMNS)
+    expected_events = detect_events(mt)
+    assert list(events["event"]) == list(expected_events["event"])
+    assert list(events["quarter"]) == list(expected_events["quarter"])
+    assert {"capex_cut", "utilization_falls", "equity_drawdown"} <= set(events["event"])
+    chain = json.loads(paths["chain.json"].read_text())
+    assert chain == json.loads(json.dumps(summarize_chain(mt)))
+    # trailing 4-quarter AI capex peaks a quarter after the quarterly peak: 90+95+100+94
+    assert chain["capex_peak_quarter"] == "2027Q1"
+    text = paths["summary.txt"].read_text()
+    assert "Peak AI capex" in text and "Verdict" in text and "Spend chain" in text
+    assert text.index("Peak AI capex") < text.index("Verdict")
 
 
 def test_agent_table_mixed_object_column(tmp_path) -> None:
