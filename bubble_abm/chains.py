@@ -347,10 +347,10 @@ def _definitions(t: ChainThresholds) -> dict[str, str]:
         f"rental_peak_window_quarters], {sus}. A recent peak, not the running one, because "
         "rents fall structurally with hardware deflation; both series, because the newest one "
         "jumps at each generation launch. value: the smaller fall.",
-        "stranded_assets_rise": "stranded GPU assets (stranded_gpu_assets_usd_b: idle plus "
-        f"impaired book) above {_pct(t.stranded_share_of_book)} of GPU fleet book value "
-        f"(gpu_book_value_usd_b) [stranded_share_of_book], {sus}. Written-off book stays in "
-        "the stranded total, so the share can exceed 1. value: share.",
+        "stranded_assets_rise": "stranded GPU assets (idle book beyond normal slack plus "
+        f"book written off as impaired) above {_pct(t.stranded_share_of_book)} of the "
+        "fleet's gross book value (book plus written off; column stranded_share_of_fleet) "
+        f"[stranded_share_of_book], {sus}. value: share.",
         "capex_cut": "trailing 4-quarter AI capex (ai_capex_usd_b) more than "
         f"{_pct(t.capex_cut_from_peak)} below its running peak [capex_cut_from_peak], {sus}. "
         "value: fall.",
@@ -552,8 +552,7 @@ def _rent_falls(df: pd.DataFrame, t: ChainThresholds):
 
 
 def _stranded(df: pd.DataFrame, t: ChainThresholds):
-    book = _col(df, "gpu_book_value_usd_b")
-    share = _col(df, "stranded_gpu_assets_usd_b") / book.where(book > 0.0)
+    share = _col(df, "stranded_share_of_fleet")
     cond = (share > t.stranded_share_of_book).to_numpy() & _warm(df, t)
     return share, cond, t.stranded_share_of_book
 
@@ -635,7 +634,7 @@ _DETECTORS: dict[str, tuple[str, tuple[str, ...], Detector, bool]] = {
     "rental_price_falls": ("down", ("gpu_rental_price_usd_per_hour",), _rent_falls, True),
     "stranded_assets_rise": (
         "down",
-        ("stranded_gpu_assets_usd_b", "gpu_book_value_usd_b"),
+        ("stranded_share_of_fleet",),
         _stranded,
         True,
     ),

@@ -102,6 +102,7 @@ def boom_bust(n: int = N) -> pd.DataFrame:
             # stranded 0 -> 30% of book at row 20: stranded_assets_rise row 20 (2028Q1).
             "gpu_book_value_usd_b": np.full(n, 100.0),
             "stranded_gpu_assets_usd_b": _step_at(0.0, 30.0, 20, n),
+            "stranded_share_of_fleet": _step_at(0.0, 0.3, 20, n),
             # spread +150bp at row 28, first default at row 28 (2030Q1).
             "credit_spread": _step_at(0.02, 0.035, 28, n),
             "defaults": _step_at(0, 1, 28, n).astype(int),
@@ -324,6 +325,7 @@ def test_full_bust_in_order() -> None:
 def test_out_of_order_links_are_reported() -> None:
     df = boom_bust()
     df["stranded_gpu_assets_usd_b"] = _step_at(0.0, 30.0, 23)  # stranding after the capex cut
+    df["stranded_share_of_fleet"] = _step_at(0.0, 0.3, 23)
     s = summarize_chain(df)
     assert not s["collapse_in_order"]
     assert s["order_violations"] == [["stranded_assets_rise", "capex_cut"]]
@@ -334,6 +336,7 @@ def test_out_of_order_links_are_reported() -> None:
 def test_same_quarter_links_count_as_in_order() -> None:
     df = boom_bust()
     df["stranded_gpu_assets_usd_b"] = _step_at(0.0, 30.0, 21)  # same quarter as capex_cut
+    df["stranded_share_of_fleet"] = _step_at(0.0, 0.3, 21)
     s = summarize_chain(df)
     rows = {link["event"]: link["step"] - 1 for link in s["collapse_links"]}
     assert rows["stranded_assets_rise"] == rows["capex_cut"] == 21
@@ -373,6 +376,7 @@ def soft_landing_table() -> pd.DataFrame:
     df["newest_rental_price_usd_per_hour"] = 4.0 * 0.97**ROW  # deflation, no fall > 30%
     df["gpu_rental_price_usd_per_hour"] = 2.0 * 0.97**ROW
     df["stranded_gpu_assets_usd_b"] = 5.0
+    df["stranded_share_of_fleet"] = 0.05
     df["lab_funding_raised_usd_b"] = 10.0
     df["chipmaker_equity_usd_b"] = 1000.0
     df["levered_equity_usd_b"] = 400.0
