@@ -191,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands ---------------------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     from bubble_abm import BubbleModel
-    from bubble_abm.report import write_run_outputs
+    from bubble_abm.report import (
+        format_stranded_by_owner,
+        write_run_outputs,
+        write_stranded_by_vintage,
+    )
 
     overrides = dict(args.overrides)
     if args.quarters is not None:
@@ -211,9 +215,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _simulate(model, params.n_quarters, name, show_bar)
 
     paths = write_run_outputs(model.model_table(), model.agent_table(), out, title=title)
+    paths.update(write_stranded_by_vintage(model, out))
     if not args.quiet:
         # summary.txt holds the headline summary and the chain block
         print(paths["summary.txt"].read_text(encoding="utf-8").rstrip("\n"))
+        print()
+        print(format_stranded_by_owner(model))
         print()
         print(f"outputs in {out}:")
         for path in paths.values():

@@ -478,3 +478,37 @@ def write_run_outputs(
         encoding="utf-8",
     )
     return paths
+
+
+def write_stranded_by_vintage(model, out_dir: str | Path) -> dict[str, Path]:
+    """Write the final quarter's stranded-asset table per owner and vintage (DESIGN §7)."""
+    from bubble_abm.accounts import stranded_assets_by_vintage
+
+    path = Path(out_dir) / "stranded_by_vintage.csv"
+    stranded_assets_by_vintage(model).to_csv(path, index=False)
+    return {"stranded_by_vintage.csv": path}
+
+
+def format_stranded_by_owner(model) -> str:
+    """Stranded GPU assets per GPU owner at the end of the run, with idle units and the
+    accounting vs (book-weighted) economic life of its fleet."""
+    from bubble_abm.accounts import stranded_assets_by_vintage
+
+    table = stranded_assets_by_vintage(model)
+    lines = [f"Stranded GPU assets by owner, {model.quarter_label}"]
+    if table.empty:
+        return lines[0] + ": no GPUs installed"
+    table["weighted_life"] = table.economic_life_years * table.units_h100e
+    grouped = table.groupby(["owner_id", "owner_kind"], sort=True).agg(
+        units=("units_h100e", "sum"), idle=("idle_units_h100e", "sum"),
+        book=("book_value_usd_b", "sum"), stranded=("stranded_usd_b", "sum"),
+        impaired=("impairment_to_date_usd_b", "sum"), weighted_life=("weighted_life", "sum"))
+    accounting = model.params.gpu_accounting_life_years
+    for (owner_id, kind), row in grouped.iterrows():
+        life = row.weighted_life / row.units if row.units > 0 else 0.0
+        lines.append(
+            f"  {kind:<9} #{owner_id:<3} stranded ${row.stranded:,.1f}B "
+            f"(impaired ${row.impaired:,.1f}B), idle {row.idle / 1e6:,.2f}M of "
+            f"{row.units / 1e6:,.2f}M H100e, economic life {life:.1f} y vs accounting "
+            f"{accounting:.1f} y")
+    return "\n".join(lines)

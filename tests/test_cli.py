@@ -71,8 +71,12 @@ def test_run_writes_outputs(tmp_path, capsys):
         "summary.txt",
         "events.csv",
         "chain.json",
+        "stranded_by_vintage.csv",
     ):
         assert (tmp_path / name).is_file(), name
+    vintages = pd.read_csv(tmp_path / "stranded_by_vintage.csv")
+    assert {"owner_kind", "vintage_quarter", "idle_units_h100e", "impairment_to_date_usd_b",
+            "accounting_life_years", "economic_life_years"} <= set(vintages.columns)
     table = pd.read_parquet(tmp_path / "model_table.parquet")
     assert len(table) == 6
     assert "quarter" in table.columns
