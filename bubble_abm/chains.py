@@ -420,7 +420,7 @@ VERDICT_DEFINITIONS: dict[str, str] = _verdict_definitions(ChainThresholds())
 
 
 # --- series helpers -----------------------------------------------------------------------------
-def _normalise(model_table: pd.DataFrame) -> pd.DataFrame:
+def normalise_model_table(model_table: pd.DataFrame) -> pd.DataFrame:
     """Copy with ``step`` as a column, sorted by step, on a RangeIndex."""
     df = model_table.copy()
     if "step" not in df.columns:
@@ -708,7 +708,7 @@ def detect_events(
     are missing from the table are skipped.
     """
     t = thresholds if thresholds is not None else ChainThresholds()
-    df = _normalise(model_table)
+    df = normalise_model_table(model_table)
     labels = _labels(df)
     steps = df["step"].to_numpy()
     rows: list[dict[str, Any]] = []
@@ -746,7 +746,7 @@ def detect_events(
 
 def unavailable_events(model_table: pd.DataFrame) -> list[str]:
     """Events that cannot be detected because the table lacks one of their columns."""
-    cols = set(_normalise(model_table).columns)
+    cols = set(normalise_model_table(model_table).columns)
     return [n for n, (_, need, _, _) in _DETECTORS.items() if not set(need) <= cols]
 
 
@@ -969,7 +969,7 @@ def summarize_chain(
       (events the table lacks columns for).
     """
     t = thresholds if thresholds is not None else ChainThresholds()
-    df = _normalise(model_table)
+    df = normalise_model_table(model_table)
     if events is None:
         events = detect_events(df, t, all_spells=True)
     labels = _labels(df)

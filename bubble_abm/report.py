@@ -25,6 +25,7 @@ from bubble_abm.chains import (
     ChainThresholds,
     detect_events,
     format_chain,
+    normalise_model_table,
     summarize_chain,
 )
 
@@ -61,19 +62,6 @@ PEAK_CAPEX_COLUMN = "ai_capex_usd_b"
 _WINDOW = 4  # quarters per year
 
 
-def _normalise(model_table: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy with ``step`` as a column, sorted by step, and a clean RangeIndex."""
-    df = model_table.copy()
-    if "step" not in df.columns:
-        if "step" in (df.index.names or []):
-            df = df.reset_index()
-        else:
-            df = df.reset_index(drop=True)
-            df.insert(0, "step", np.arange(1, len(df) + 1))
-    df = df.sort_values("step", kind="stable").reset_index(drop=True)
-    return df
-
-
 def _labels(df: pd.DataFrame) -> list[str]:
     """Calendar-quarter labels (``quarter`` column, else ``step`` numbers)."""
     if "quarter" in df.columns:
@@ -103,7 +91,7 @@ def run_summary(
     quarter in question (fewer when the table is shorter). Values are plain Python scalars, so the
     result is JSON-serialisable (a zero-revenue ratio is ``inf``/``nan``).
     """
-    df = _normalise(model_table)
+    df = normalise_model_table(model_table)
     if df.empty:
         raise ValueError("model_table has no rows")
     labels = _labels(df)
@@ -281,7 +269,7 @@ def plot_chain(
     defaults on 5, stranded assets on 6) at the first quarter of each event; ``events`` is a
     :func:`bubble_abm.chains.detect_events` table, computed from ``model_table`` if omitted.
     """
-    df = _normalise(model_table)
+    df = normalise_model_table(model_table)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = np.arange(len(df))
