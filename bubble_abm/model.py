@@ -62,6 +62,11 @@ class BubbleModel(Model):
                                                               p.anchor_compute_flop)
                                       - self.anchor_constants.E)
         self.anchor_logit = float(scaling.logit(p.anchor_capability))
+        self.algorithmic_multiplier = 1.0  # the start quarter's, for the reference below
+        self.reference_logit_per_doubling = (  # what one doubling of compute gave in 2023
+            self.capability_logit_of(2.0 * p.anchor_compute_flop, self.start_index)
+            - self.capability_logit_of(p.anchor_compute_flop, self.start_index))
+        self._set_exogenous_trends()
         self.rents_usd_per_hour = np.array([p.initial_rental_price_usd_per_hour])
         self.expected_rents_usd_per_hour = self.rents_usd_per_hour.copy()
         self.expected_utilization = np.array([p.initial_utilization])

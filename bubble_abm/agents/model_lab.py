@@ -20,6 +20,9 @@ FLOP_PER_TOKEN_SIZE_EXPONENT = 0.5  # serving cost grows with parameters N ~ C**
 INFERENCE_EFFICIENCY_SHARE = 0.5  # share of algorithmic progress that cuts serving FLOP/token
 OPEN_LAB_MARKUP = 0.1  # open weights are served near cost
 MIN_MARKUP = 0.05  # no lab sells tokens below serving cost plus 5%
+RETURNS_LEARNING_WEIGHT = 0.5  # adaptive expectation of capability gained per compute doubling
+SCALING_CONFIDENCE_BOUNDS = (0.1, 1.0)  # share of the usual scale-up exponent a lab attempts
+MAX_ROUND_SHARE_OF_VALUATION = 0.5  # a round raises at most half the lab's current mark
 PRICE_ADJUSTMENT = 0.5  # share of the way to the target price each quarter
 TRAINING_SHARE_OF_FUNDS = 0.5  # at most this share of cash goes to one quarter of training
 OPEX_SHARE_OF_REVENUE = 0.15  # sales, support, safety, research beyond compute
@@ -54,6 +57,7 @@ class ModelLab(Agent):
         self.valuation_usd_b = 0.0
         self.raised_usd_b = 0.0
         self.unpaid_bills_usd_b = 0.0
+        self.expected_logit_per_doubling = model.reference_logit_per_doubling
         self.alive = True
 
     # --- observables ---------------------------------------------------------------------
@@ -84,7 +88,9 @@ class ModelLab(Agent):
         burn = self.burn_usd_b() + self.planned_training_usd_b()
         if self.cash_usd_b >= p.lab_funding_trigger_quarters * burn:
             return 0.0
-        return max(p.lab_runway_target_quarters * burn - self.cash_usd_b, 0.0)
+        wanted = max(p.lab_runway_target_quarters * burn - self.cash_usd_b, 0.0)
+        ceiling = MAX_ROUND_SHARE_OF_VALUATION * max(self.valuation_usd_b, self.burn_usd_b())
+        return min(wanted, ceiling)
 
     def net_worth_usd_b(self) -> float:
         return self.cash_usd_b + self.model.capital_market.stake_value_usd_b(self)
@@ -128,12 +134,21 @@ class ModelLab(Agent):
         """
         p = self.model.params
         usual_algorithmic_gain = 2.0 ** (1.0 / p.algorithmic_doubling_years)
+        scaleup = p.training_scaleup_per_year ** self.scaling_confidence()
         target_effective = self.effective_run_flop * (
-            p.training_scaleup_per_year * usual_algorithmic_gain) ** (p.training_run_quarters / 4)
+            scaleup * usual_algorithmic_gain) ** (p.training_run_quarters / 4)
         target_flop = target_effective / self.model.algorithmic_multiplier
         flop_per_dollar = self.model.training_flop_per_dollar
         return (target_flop * p.rd_compute_multiplier / flop_per_dollar / 1e9
                 / p.training_run_quarters)
+
+    def scaling_confidence(self) -> float:
+        """How much of the frontier's usual scale-up the lab still attempts, from the capability
+        its last runs gained per doubling of effective compute relative to what scaling gave at
+        the start (1 = as before; a data wall pushes it toward the floor)."""
+        reference = self.model.reference_logit_per_doubling
+        ratio = self.expected_logit_per_doubling / reference if reference > 0 else 1.0
+        return float(np.clip(ratio, SCALING_CONFIDENCE_BOUNDS[0], SCALING_CONFIDENCE_BOUNDS[1]))
 
     def decide_training_budget(self, sentiment: float) -> None:
         """Spend on training this quarter: the plan, scaled by sentiment and bounded by cash."""
@@ -150,12 +165,16 @@ class ModelLab(Agent):
             return
         if self.run_flop_so_far > 0.1 * self.physical_run_flop:
             new_logit = self.model.capability_logit_of(self.run_flop_so_far, self.model.quarter)
+            effective = self.run_flop_so_far * self.model.algorithmic_multiplier
+            doublings = np.log2(effective / self.effective_run_flop)
+            if doublings > 0.25:  # learn the returns to scale from a real scale-up
+                observed = (new_logit - self.base_logit) / doublings
+                self.expected_logit_per_doubling += RETURNS_LEARNING_WEIGHT * (
+                    observed - self.expected_logit_per_doubling)
             if new_logit > self.base_logit:
                 self.base_logit = new_logit
                 self.physical_run_flop = self.run_flop_so_far
-                self.effective_run_flop = max(
-                    self.effective_run_flop,
-                    self.run_flop_so_far * self.model.algorithmic_multiplier)
+                self.effective_run_flop = max(self.effective_run_flop, effective)
         self.run_flop_so_far = 0.0
         self.run_quarters_done = 0
 
