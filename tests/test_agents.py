@@ -206,3 +206,22 @@ def test_agent_table_holds_every_type_with_books_and_decisions(model):
         assert column in last.columns
     orders = last[(last.agent_type == "Hyperscaler")].decision.unique()
     assert list(orders) == ["gpu_orders_h100e"]
+
+
+def test_lab_that_gains_less_per_compute_doubling_plans_a_smaller_scale_up(model):
+    lab = next(lab for lab in model.labs if not lab.is_open)
+    reference = model.reference_logit_per_doubling
+    lab.expected_logit_per_doubling = reference
+    confident = lab.planned_training_usd_b()
+    lab.expected_logit_per_doubling = 0.2 * reference  # behind a data wall
+    discouraged = lab.planned_training_usd_b()
+    assert lab.scaling_confidence() == pytest.approx(0.2)
+    assert discouraged < 0.7 * confident
+
+
+def test_lab_round_is_capped_at_half_its_valuation(model):
+    lab = next(lab for lab in model.labs if not lab.is_open)
+    model.ledger.transfer(lab.account, model.ledger.rest_of_economy, lab.cash_usd_b,
+                          "wages_and_opex")
+    lab.valuation_usd_b = 1.0
+    assert lab.funding_need_usd_b() <= 0.5 * max(1.0, lab.burn_usd_b()) + 1e-12
