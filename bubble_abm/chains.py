@@ -99,6 +99,9 @@ class ChainThresholds:
     #: quarters.
     rental_price_fall_from_recent_peak: float = 0.30
     rental_peak_window_quarters: int = 4
+    #: ``rental_price_falls`` when the table has ``rent_cycle_index`` (rents relative to their
+    #: generation's trend, 1 at normal utilization): the index below this level.
+    rent_cycle_floor: float = 0.9
     #: ``stranded_assets_rise``: stranded GPU assets above this share of GPU fleet book value.
     stranded_share_of_book: float = 0.15
     #: ``capex_cut``: trailing 4-quarter AI capex more than this fraction below its running peak.
@@ -187,6 +190,7 @@ _THRESHOLD_RULES: dict[str, Callable[[Any], str]] = {
     "utilization_floor": _float_range(0.0, 1.0),
     "rental_price_fall_from_recent_peak": _float_range(0.0, 1.0),
     "rental_peak_window_quarters": _int_range(1, 40),
+    "rent_cycle_floor": _float_range(0.0, 10.0),
     "stranded_share_of_book": _float_range(0.0, 10.0),
     "capex_cut_from_peak": _float_range(0.0, 1.0),
     "chip_orders_fall_from_peak": _float_range(0.0, 1.0),
@@ -324,11 +328,12 @@ def _definitions(t: ChainThresholds) -> dict[str, str]:
         "frontier_open_gap_narrows": "trailing 4-quarter mean of the frontier-open logit gap "
         f"(capability_gap) below {_pct(t.gap_fraction_of_peak)} of its running peak "
         f"[gap_fraction_of_peak], {sus}. value: ratio to peak.",
-        "lab_margin_falls": "labs' trailing 4-quarter serving margin, (lab revenue - inference "
-        "compute spend) / lab revenue, more than "
-        f"{t.lab_margin_drop_from_peak:g} below its running peak [lab_margin_drop_from_peak], "
-        f"{sus}. The price-premium margin of DESIGN §1: the all-in lab_margin (after training) "
-        "falls in every boom as training scales. value: drop.",
+        "lab_margin_falls": "trailing 4-quarter mean of the closed labs' pricing margin over "
+        "serving cost (frontier_pricing_margin) — or, if the table lacks it, labs' trailing "
+        "4-quarter serving margin, (lab revenue - inference compute spend) / lab revenue — more "
+        f"than {t.lab_margin_drop_from_peak:g} below its running peak "
+        f"[lab_margin_drop_from_peak], {sus}. The price-premium margin of DESIGN §1: the "
+        "all-in lab_margin (after training) falls in every boom as training scales. value: drop.",
         "funding_drought": "trailing 4-quarter lab funding raised (lab_funding_raised_usd_b) "
         f"below {_pct(t.funding_raised_share_of_requested)} of funding requested while "
         f"requests exceed ${t.funding_requested_material_usd_b_per_year:g}B/yr and the amount "
@@ -340,7 +345,11 @@ def _definitions(t: ChainThresholds) -> dict[str, str]:
         "raised/peak).",
         "utilization_falls": f"GPU fleet utilization below {_pct(t.utilization_floor)} "
         f"[utilization_floor], {sus}. value: utilization.",
-        "rental_price_falls": "the H100 rent (gpu_rental_price_usd_per_hour) and the "
+        "rental_price_falls": "rents below their trend: the capacity-weighted ratio of each "
+        "generation's rent to its cost-based trend (rent_cycle_index) below "
+        f"{t.rent_cycle_floor:g} [rent_cycle_floor], {sus} — the cyclical part of rents of "
+        "DESIGN §11 item 4. Without that column: the H100 rent "
+        "(gpu_rental_price_usd_per_hour) and the "
         "newest generation's rent (newest_rental_price_usd_per_hour, if in the table) both "
         f"more than {_pct(t.rental_price_fall_from_recent_peak)} below their highest in the "
         f"previous {t.rental_peak_window_quarters} quarters [rental_price_fall_from_recent_peak, "
@@ -508,9 +517,12 @@ def _gap_narrows(df: pd.DataFrame, t: ChainThresholds):
 
 
 def _lab_margin(df: pd.DataFrame, t: ChainThresholds):
-    revenue = _trailing_sum(_col(df, "lab_revenue_usd_b"))
-    serving = _trailing_sum(_col(df, "lab_inference_spend_usd_b"))
-    margin = (revenue - serving) / revenue.where(revenue > 0.0)
+    if "frontier_pricing_margin" in df.columns:
+        margin = _trailing_mean(_col(df, "frontier_pricing_margin"))
+    else:
+        revenue = _trailing_sum(_col(df, "lab_revenue_usd_b"))
+        serving = _trailing_sum(_col(df, "lab_inference_spend_usd_b"))
+        margin = (revenue - serving) / revenue.where(revenue > 0.0)
     drop = margin.cummax() - margin
     th = t.lab_margin_drop_from_peak
     return drop, (drop > th).to_numpy() & _warm(df, t), th
@@ -539,7 +551,11 @@ def _utilization(df: pd.DataFrame, t: ChainThresholds):
 
 
 def _rent_falls(df: pd.DataFrame, t: ChainThresholds):
-    """Smaller of the H100 and newest-generation rent falls from their recent peaks."""
+    """Rents below trend (rent_cycle_index), or else the smaller of the H100 and
+    newest-generation rent falls from their recent peaks."""
+    if "rent_cycle_index" in df.columns:
+        index = _col(df, "rent_cycle_index")
+        return index, (index < t.rent_cycle_floor).to_numpy() & _warm(df, t), t.rent_cycle_floor
     falls = []
     for column in ("gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour"):
         if column in df.columns:

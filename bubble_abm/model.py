@@ -31,7 +31,12 @@ from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core import scaling
 from bubble_abm.core.fleet import HOURS_PER_QUARTER, recoverable_value_usd_b
-from bubble_abm.core.hardware import newest_generation, opex_usd_per_hour
+from bubble_abm.core.hardware import (
+    newest_generation,
+    opex_usd_per_hour,
+    rent_by_generation,
+    rent_trend_usd_per_hour,
+)
 from bubble_abm.core.ledger import Ledger
 from bubble_abm.markets import compute_market, gpu_market
 from bubble_abm.markets.capital_market import CapitalMarket
@@ -74,6 +79,7 @@ class BubbleModel(Model):
         self.capital_market = CapitalMarket(self)
         self._open_balance_sheets()
         self.frontier_base_logit_history = [self._frontier_base_logit()]
+        self.frontier_run_flop_history = [self._frontier_run_flop()]
         self._calibrate_token_demand()
         self.defaults_seen = 0
         self.impairments_usd_b = 0.0
@@ -240,6 +246,19 @@ class BubbleModel(Model):
     def _frontier_base_logit(self) -> float:
         closed = [lab.base_logit for lab in self.labs if not lab.is_open and lab.alive]
         return max(closed) if closed else self.frontier_base_logit_history[-1]
+
+    def _frontier_run_flop(self) -> float:
+        """Physical training FLOP of the leading closed model (sets the size of its copies)."""
+        closed = [lab for lab in self.labs if not lab.is_open and lab.alive]
+        if not closed:
+            return self.frontier_run_flop_history[-1]
+        return max(closed, key=lambda lab: lab.base_logit).physical_run_flop
+
+    def lagged_frontier_run_flop(self) -> float:
+        history = getattr(self, "frontier_run_flop_history", None)
+        if not history:
+            return 0.0
+        return scaling.lagged_value(history, self.params.open_model_lag_quarters)
 
     def lagged_frontier_base_logit(self) -> float:
         """The closed frontier as it was ``open_model_lag_quarters`` ago (open models trail)."""
@@ -409,10 +428,28 @@ class BubbleModel(Model):
         self.rents_usd_per_hour = compute_market.next_rents(
             self.rents_usd_per_hour, utilization, self.roadmap_generation,
             self.chipmakers[0].price_usd_per_h100e, p)
+        self.rent_cycle_index = self._rent_cycle_index(result.capacity_hours.sum(axis=0))
         self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
             self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
         self.expected_utilization += EXPECTATION_WEIGHT_RENTS * (
             utilization - self.expected_utilization)
+
+    def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray) -> float:
+        """Posted rents relative to their generation's trend, averaged over installed capacity:
+        the cyclical part of rents (DESIGN §11 item 4), 1 at normal utilization."""
+        p = self.params
+        n = self.rents_usd_per_hour.size
+        trend = rent_trend_usd_per_hour(
+            self.chipmakers[0].price_usd_per_h100e, p.rent_capital_charge_per_year,
+            float(self.opex_by_generation()[-1]), p.target_utilization)
+        base = rent_by_generation(trend, self.roadmap_generation, n,
+                                  p.older_generation_rent_discount)
+        base = np.maximum(base, self.opex_by_generation())
+        weights = np.zeros(n)
+        weights[: capacity_hours_by_generation.size] = capacity_hours_by_generation[:n]
+        if weights.sum() <= 0.0:
+            return 1.0
+        return float(np.average(self.rents_usd_per_hour / base, weights=weights))
 
     def _labs_train_and_pay(self) -> None:
         for lab in self.labs:
@@ -421,6 +458,7 @@ class BubbleModel(Model):
                 lab.pay_staff()
                 lab.update_expectations()
         self.frontier_base_logit_history.append(self._frontier_base_logit())
+        self.frontier_run_flop_history.append(self._frontier_run_flop())
 
     def _owners_invest(self) -> None:
         price = self.chipmakers[0].price_usd_per_h100e

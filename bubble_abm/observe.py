@@ -23,9 +23,11 @@ MODEL_COLUMNS = (
     "gpu_backlog_h100e",
     "installed_gpus_h100e", "chip_revenue_usd_b", "chip_capacity_h100e", "gpu_price_usd",
     "utilization", "gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour",
+    "rent_cycle_index",
     "frontier_loss", "frontier_capability", "frontier_logit", "open_capability", "capability_gap",
     "frontier_training_flop", "lab_training_spend_usd_b", "lab_inference_spend_usd_b",
-    "lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin", "frontier_gross_margin", "labs_alive",
+    "lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin", "frontier_gross_margin",
+    "frontier_pricing_margin", "labs_alive",
     "lab_funding_requested_usd_b", "lab_funding_raised_usd_b", "strategic_funding_usd_b",
     "api_price_usd_per_m_tokens", "tokens_t", "app_revenue_usd_b", "inhouse_ai_revenue_usd_b",
     "ai_revenue_usd_b", "capex_to_ai_revenue", "ai_capex_share_of_gdp",
@@ -98,6 +100,7 @@ def observe_model(model) -> dict[str, Any]:
         "utilization": compute.utilization,
         "gpu_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[0]),
         "newest_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[-1]),
+        "rent_cycle_index": model.rent_cycle_index,
         "frontier_loss": model.loss_of_logit(frontier.base_logit if frontier
                                              else model.anchor_logit),
         "frontier_capability": float(scaling.sigmoid(frontier_logit)),
@@ -109,6 +112,9 @@ def observe_model(model) -> dict[str, Any]:
         "lab_inference_spend_usd_b": sum(lab.inference_spend_usd_b for lab in labs
                                          if lab.alive),
         "labs_alive": sum(1 for lab in labs if lab.alive),
+        "frontier_pricing_margin": _safe_ratio(
+            sum(lab.pricing_margin * lab.revenue_usd_b for lab in closed),
+            sum(lab.revenue_usd_b for lab in closed)),
         "frontier_gross_margin": _safe_ratio(
             sum(lab.revenue_usd_b - lab.inference_spend_usd_b for lab in closed),
             sum(lab.revenue_usd_b for lab in closed)),

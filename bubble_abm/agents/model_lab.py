@@ -57,6 +57,7 @@ class ModelLab(Agent):
         self.valuation_usd_b = 0.0
         self.raised_usd_b = 0.0
         self.unpaid_bills_usd_b = 0.0
+        self.pricing_margin = 0.0
         self.expected_logit_per_doubling = model.reference_logit_per_doubling
         self.alive = True
 
@@ -97,8 +98,14 @@ class ModelLab(Agent):
 
     # --- serving cost and price ---------------------------------------------------------------
     def flop_per_token(self) -> float:
+        """Serving FLOP per token: grows with the model's size (N ~ C^0.5), falls with the
+        share of algorithmic progress that reaches inference. An open model that matches the
+        lagged frontier is about as large as the frontier model it matches."""
         p = self.model.params
-        size = (self.physical_run_flop / p.anchor_compute_flop) ** FLOP_PER_TOKEN_SIZE_EXPONENT
+        run_flop = self.physical_run_flop
+        if self.is_open:
+            run_flop = max(run_flop, self.model.lagged_frontier_run_flop())
+        size = (run_flop / p.anchor_compute_flop) ** FLOP_PER_TOKEN_SIZE_EXPONENT
         efficiency = self.model.algorithmic_multiplier ** INFERENCE_EFFICIENCY_SHARE
         return p.inference_flop_per_token * size / efficiency
 
@@ -122,6 +129,7 @@ class ModelLab(Agent):
         smoothed = math.exp((1 - PRICE_ADJUSTMENT) * math.log(self.api_price_usd_per_m_tokens)
                             + PRICE_ADJUSTMENT * math.log(target))
         self.api_price_usd_per_m_tokens = max(smoothed, cost * (1.0 + MIN_MARKUP))
+        self.pricing_margin = 1.0 - cost / self.api_price_usd_per_m_tokens
 
     # --- training -----------------------------------------------------------------------------
     def planned_training_usd_b(self) -> float:
