@@ -561,3 +561,20 @@ def test_real_model_run() -> None:
     assert summary["events_unavailable"] == []
     json.dumps(summary, allow_nan=False)
     assert "Verdict" in format_chain(summary, events)
+
+
+def test_rent_falls_reads_rents_against_trend_when_the_table_has_them() -> None:
+    df = boom_bust()
+    df["rent_cycle_index"] = _step_at(1.3, 0.7, 21, len(df))  # a glut from row 21
+    ev = detect_events(df).set_index("event")
+    assert ev.loc["rental_price_falls", "step"] - 1 == 21
+    assert ev.loc["rental_price_falls", "value"] == pytest.approx(0.7)
+
+
+def test_lab_margin_reads_the_frontier_pricing_margin_when_present() -> None:
+    df = boom_bust()
+    df["frontier_pricing_margin"] = _step_at(0.6, 0.2, 14, len(df))
+    # trailing 4-quarter mean: 0.5, 0.4, 0.3 at rows 14, 15, 16 -> drop 0.3 > 0.25 at row 16
+    ev = detect_events(df).set_index("event")
+    assert ev.loc["lab_margin_falls", "step"] - 1 == 16
+    assert ev.loc["lab_margin_falls", "value"] == pytest.approx(0.3)
