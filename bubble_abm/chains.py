@@ -251,6 +251,16 @@ COLLAPSE_ORDER: tuple[tuple[str, ...], ...] = (
 )
 _STAGE: dict[str, int] = {name: i for i, stage in enumerate(COLLAPSE_ORDER) for name in stage}
 
+#: The links whose order is checked: the issue's chain, capability gains per dollar slow ->
+#: gap narrows -> lab margins fall -> funding dries up -> utilization and rents fall ->
+#: stranded assets rise -> capex cut -> chip orders fall -> equity drawdown, where the equity
+#: link is the index or the chipmakers (the chain's own sector). Other sectors' drawdowns,
+#: credit spreads and defaults are reported with their quarters but not ordered: a levered
+#: neocloud can fail before the big four cut capex (DESIGN §11 item 19).
+ORDER_CHECKED: frozenset[str] = frozenset(
+    name for stage in COLLAPSE_ORDER[:-2] for name in stage
+) | {"equity_drawdown", "chipmaker_equity_drawdown"}
+
 #: The links a bust needs (DESIGN §8), each a group of events any of which satisfies it.
 CORE_BUST_LINKS: tuple[str, ...] = (
     "capex_cut",
@@ -861,10 +871,11 @@ def _judge(
         link["event"]: None if i == 0 else link["step"] - links[i - 1]["step"]
         for i, link in enumerate(links)
     }
+    checked = [link for link in links if link["event"] in ORDER_CHECKED]
     violations = [
         [a["event"], b["event"]]
-        for a in links
-        for b in links
+        for a in checked
+        for b in checked
         if a["stage"] < b["stage"] and a["step"] > b["step"]
     ]
     out: dict[str, Any] = {

@@ -277,6 +277,14 @@ class BubbleModel(Model):
         alive = np.array([lab.alive for lab in self.labs])
         return logit, price, alive
 
+    def capability_news_logit(self) -> float:
+        """The frontier's logit gain over the last four quarters minus a normal year's gain:
+        the capability news narrative investors trade on."""
+        history = self.frontier_base_logit_history
+        quarters = min(len(history) - 1, 4)
+        return (history[-1] - history[-1 - quarters]
+                - NORMAL_LOGIT_GAIN_PER_YEAR * quarters / 4.0)
+
     def best_lab_index(self) -> int:
         logit, price, alive = self.lab_offers()
         scores = self.params.capability_value_per_logit * logit - np.log(price)
@@ -524,11 +532,7 @@ class BubbleModel(Model):
             owner.pay_interest_and_principal()
         market.pay_out()
         market.mark_labs()
-        history = self.frontier_base_logit_history
-        quarters = min(len(history) - 1, 4)
-        news = (history[-1] - history[-1 - quarters]
-                - NORMAL_LOGIT_GAIN_PER_YEAR * quarters / 4.0)
-        market.price_equities(news)
+        market.price_equities(self.capability_news_logit())
         wealth = market.investor_wealth_usd_b()
         self.ledger.transfer_many(self.ledger.rest_of_economy, self.investors.account,
                                   p.investor_inflow_per_quarter * np.maximum(wealth, 0.0),

@@ -62,6 +62,8 @@ class CapitalMarket:
         self.lab_fraction_investors = np.zeros((investors.n, model.n_labs))
         self.lab_fraction_strategic: list[dict[int, float]] = [{} for _ in range(model.n_labs)]
         self.lab_valuation_usd_b = np.zeros(model.n_labs)
+        self.lab_fundamental_usd_b = np.zeros(model.n_labs)
+        self.lab_mark_history: list[float] = []
         self.sentiment = 1.0
         self.funding_requested_usd_b = 0.0
         self.funding_raised_usd_b = 0.0
@@ -127,10 +129,25 @@ class CapitalMarket:
         cash = np.array([max(lab.cash_usd_b, 0.0) for lab in labs])
         alive = np.array([lab.alive for lab in labs])
         new_value = np.where(alive, np.maximum(value * self.sentiment, 0.0) + cash, 0.0)
+        self.lab_fundamental_usd_b = np.where(alive, np.maximum(value, 0.0) + cash, 0.0)
+        self.lab_mark_history.append(float(new_value.sum()))
         self._revalue_lab_stakes(new_value)
         self.lab_valuation_usd_b = new_value
         for lab, v in zip(labs, new_value, strict=True):
             lab.valuation_usd_b = float(v)
+
+    def _lab_expected_returns(self) -> np.ndarray:
+        """Each strategy's expected quarterly return on the labs as a sector, shape (3, 1):
+        fundamentalists compare DCF values on revenue levels (without sentiment) with the
+        marks, trend followers extrapolate the marks, narrative investors read capability
+        news (the private-market side of DESIGN §4's investors)."""
+        marks = self.lab_valuation_usd_b.sum()
+        gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
+        history = self.lab_mark_history[-3:]
+        trend = (float(np.mean(np.diff(np.log(np.maximum(history, 1e-9)))))
+                 if len(history) >= 2 else 0.0)
+        return strategy_expected_returns(np.array([gap]), np.array([trend]),
+                                         self.model.capability_news_logit(), np.ones(1))
 
     def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
         change = new_value - self.lab_valuation_usd_b
@@ -175,8 +192,7 @@ class CapitalMarket:
         investors = model.investors
         p = model.params
         wealth = self.investor_wealth_usd_b()
-        private_tilt = investors.desired_tilt(
-            (self.expected_returns * self.exposure).mean(axis=1, keepdims=True))[:, 0]
+        private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
         desired = p.private_allocation_base * wealth * private_tilt
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
         appetite = np.clip(np.minimum(desired - held, investors.cash_usd_b()), 0.0, None)
