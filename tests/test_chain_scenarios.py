@@ -66,3 +66,16 @@ def test_efficiency_shock_idles_gpus_in_the_year_after_it():
                        < b.newest_rental_price_usd_per_hour.mean())
         more_stranded += s.stranded_gpu_assets_usd_b.mean() > b.stranded_gpu_assets_usd_b.mean()
     assert min(lower_use, lower_rent, more_stranded) >= 0.8 * len(seeds)
+
+
+def test_open_catchup_lowers_frontier_lab_margins():
+    """Same seeds: with open weights at the frontier, closed labs' serving margins in 2024-26
+    are lower (their price is capped near the open models')."""
+    lower = 0
+    seeds = range(10)
+    for seed in seeds:
+        base, catchup = (_run(name, seed) for name in ("baseline", "open_catchup"))
+        window = slice(4, 16)  # 2024Q1-2026Q4
+        lower += (catchup.frontier_gross_margin.iloc[window].mean()
+                  < base.frontier_gross_margin.iloc[window].mean())
+    assert lower >= 0.8 * len(seeds)
