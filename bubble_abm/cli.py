@@ -1,4 +1,5 @@
-"""Command line: ``bubble-abm run | scenarios | params | events`` (also ``python -m bubble_abm``).
+"""Command line: ``bubble-abm run | calibrate | scenarios | params | events | viz`` (also
+``python -m bubble_abm``).
 
 Errors in the user's input (parameters, scenario files, argument values) are reported as one
 ``bubble-abm: error: ...`` line per problem on stderr with exit code 2, never as a traceback.
@@ -42,6 +43,24 @@ Scenario files are TOML: an optional `description = "..."` and a [params] table 
 parameters by name (see `bubble-abm params` for every name, unit and allowed range).
 """
 
+_CALIBRATE_EPILOG = """\
+examples:
+  bubble-abm calibrate                            # baseline, seeds 1-20, shipped targets
+  bubble-abm calibrate --seeds 40 --processes 4 --out /tmp/calib
+  bubble-abm calibrate --targets my_targets.csv --set n_app_companies=40 --set n_investors=40
+
+Runs the scenario once per seed (seeds 1..N, each up to the last quarter a target reads), reads
+each target's statistic from every run (bubble_abm.calibration says how: flows summed over
+four quarters, prices averaged, parameters read as inputs), prints the target range next to the
+model's median and 10th-90th percentile, and ends with `N/M targets in range`. Writes
+calibration.csv (the report), calibration_by_seed.csv, calibration.png (one panel per target),
+and chain_flows.csv / chain_flows.png (who paid whom along the spend chain in 2025 and 2026,
+first seed) into the output folder.
+
+A targets file is a CSV with the columns metric,period,low,high,unit,source[,note]; period is
+a year (2024), a quarter (2025Q1) or a span (2023-2026). See runs/calibration/README.md.
+"""
+
 
 def _nonnegative_int(text: str) -> int:
     try:
@@ -50,6 +69,16 @@ def _nonnegative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
@@ -85,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Agent-based model of the AI investment bubble (Mesa 3.5): the spend chain "
         "from investors to chipmakers, and the collapse chain when the economics do not close.",
-        epilog="examples:\n  bubble-abm run --seed 3\n  bubble-abm scenarios\n"
+        epilog="examples:\n  bubble-abm run --seed 3\n  bubble-abm calibrate --seeds 20\n"
+        "  bubble-abm scenarios\n"
         "  bubble-abm params --format markdown\n  bubble-abm events\n\n"
         "Run `bubble-abm COMMAND --help` for the options of each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -143,6 +173,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_cmd_run)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="compare a scenario over many seeds with public 2023-2026 figures",
+        description="Run a scenario over many seeds and print each calibration target next to "
+        "the model's median and 10th-90th percentile for the same period, marked inside or "
+        "outside the target range.",
+        epilog=_CALIBRATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    calibrate.add_argument(
+        "--scenario",
+        default="baseline",
+        metavar="NAME|PATH",
+        help="a scenario name in runs/ or a path to a .toml file (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="number of seeds, >= 1; runs seeds 1..N (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--targets",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="targets CSV (default: runs/calibration/targets.csv)",
+    )
+    calibrate.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: runs/output/calibration-<scenario>)",
+    )
+    calibrate.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=2,
+        metavar="P",
+        help="worker processes, >= 1 (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_assignment,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter after the scenario file, e.g. --set n_investors=50; "
+        "repeatable; the value is read as a TOML literal",
+    )
+    calibrate.set_defaults(handler=_cmd_calibrate)
+
     scenarios = commands.add_parser(
         "scenarios",
         help="list the scenario files in runs/",
@@ -185,6 +270,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: %(default)s)",
     )
     events.set_defaults(handler=_cmd_events)
+
+    viz = commands.add_parser(
+        "viz",
+        help="start the browser dashboard (Mesa SolaraViz) on localhost",
+        description="Start the dashboard: pick a scenario, move the key parameters, Step/Play/"
+        "Reset, and watch the chain unfold quarter by quarter. Runs `solara run "
+        "bubble_abm.viz.app --production` and prints the address; Ctrl-C stops it. Needs the "
+        "viz extras (pip install -e \".[viz]\"); works offline.",
+        epilog="examples:\n  bubble-abm viz\n  bubble-abm viz --port 8800\n"
+        "  bubble-abm viz --host 0.0.0.0   # reachable from other machines",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    viz.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    viz.add_argument(
+        "--port", type=_port, default=8765, metavar="P", help="port (default: %(default)s)"
+    )
+    viz.set_defaults(handler=_cmd_viz)
     return parser
 
 
@@ -240,6 +344,47 @@ def _simulate(model: Any, n_quarters: int, name: str, show_bar: bool) -> None:
             bar.update(1)
             if not getattr(model, "running", True):
                 break
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bubble_abm.calibration import (
+        CHAIN_YEARS,
+        TargetsError,
+        calibrate,
+        format_chain_flows,
+        format_report,
+        load_targets,
+        write_calibration_outputs,
+    )
+
+    overrides = dict(args.overrides)
+    load_scenario(args.scenario, overrides)  # bad parameters fail here, before any run
+    try:
+        targets = load_targets(args.targets)
+    except TargetsError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    name = scenario_name(args.scenario)
+    out = args.out if args.out is not None else scenario_dir() / "output" / f"calibration-{name}"
+    show_bar = sys.stderr.isatty()
+    with tqdm(total=args.seeds, desc=f"calibrate {name}", unit="seed", file=sys.stderr,
+              disable=not show_bar) as bar:
+        result = calibrate(args.scenario, args.seeds, targets, overrides,
+                           processes=args.processes, progress=lambda: bar.update(1))
+    title = f"Calibration: {name}, seeds 1-{args.seeds}"
+    paths = write_calibration_outputs(result, out, title=title)
+    first = result.runs[0].seed
+    print(f"Chain flows, seed {first}:")
+    print(format_chain_flows(result.runs[0].flows, CHAIN_YEARS))
+    print()
+    print(f"outputs in {out}:")
+    for path in paths.values():
+        print(f"  {path}")
+    print()
+    print(format_report(result.report, title=title))
+    return 0
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -350,6 +495,40 @@ def _cmd_events(args: argparse.Namespace) -> int:
             print(f"{name}:")
             print(wrap.fill(text))
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in [1, 65535], got {value}")
+    return value
+
+
+def viz_command(host: str, port: int) -> list[str]:
+    """The command ``bubble-abm viz`` runs: Solara's server on the dashboard module."""
+    return [sys.executable, "-m", "solara", "run", "bubble_abm.viz.app", "--host", host,
+            "--port", str(port), "--production"]
+
+
+def _cmd_viz(args: argparse.Namespace) -> int:
+    import importlib.util
+    import os
+    import subprocess
+
+    missing = [m for m in ("solara", "ipyvuetify") if importlib.util.find_spec(m) is None]
+    if missing:
+        _error(f"the dashboard needs the viz extras ({', '.join(missing)} not installed); "
+               'install them with: pip install -e ".[viz]"')
+        return EXIT_USAGE
+    env = dict(os.environ)
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")  # no calls home
+    shown = "localhost" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"bubble-abm viz: dashboard at http://{shown}:{args.port}/ (Ctrl-C stops it)",
+          flush=True)
+    return subprocess.call(viz_command(args.host, args.port), env=env)
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -18,15 +18,18 @@ import numpy as np
 from bubble_abm.core import scaling
 
 MODEL_COLUMNS = (
-    "quarter", "hyperscaler_capex_usd_b", "big_four_capex_usd_b", "ai_capex_usd_b",
+    "quarter", "hyperscaler_capex_usd_b", "big_four_capex_usd_b", "big_four_ai_capex_usd_b",
+    "ai_capex_usd_b",
     "gpu_capex_usd_b", "gpu_orders_h100e", "gpu_cancellations_h100e", "gpu_shipments_h100e",
     "gpu_backlog_h100e",
     "installed_gpus_h100e", "chip_revenue_usd_b", "chip_capacity_h100e", "gpu_price_usd",
+    "h100_unit_price_usd",
     "utilization", "gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour",
     "rent_cycle_index",
     "frontier_loss", "frontier_capability", "frontier_logit", "open_capability", "capability_gap",
     "frontier_training_flop", "lab_training_spend_usd_b", "lab_inference_spend_usd_b",
-    "lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin", "frontier_gross_margin",
+    "lab_revenue_usd_b", "largest_closed_lab_revenue_usd_b", "lab_costs_usd_b", "lab_margin",
+    "frontier_gross_margin",
     "frontier_pricing_margin", "labs_alive",
     "lab_funding_requested_usd_b", "lab_funding_raised_usd_b", "strategic_funding_usd_b",
     "api_price_usd_per_m_tokens", "tokens_t", "app_revenue_usd_b", "inhouse_ai_revenue_usd_b",
@@ -87,6 +90,7 @@ def observe_model(model) -> dict[str, Any]:
         "quarter": model.quarter_label,
         "hyperscaler_capex_usd_b": sum(o.capex_usd_b for o in hyperscalers),
         "big_four_capex_usd_b": sum(o.capex_usd_b for o in big_four),
+        "big_four_ai_capex_usd_b": sum(o.ai_capex_usd_b for o in big_four),
         "ai_capex_usd_b": ai_capex,
         "gpu_capex_usd_b": sum(o.gpu_capex_usd_b for o in owners),
         "gpu_orders_h100e": sum(c.orders_h100e for c in model.chipmakers),
@@ -97,6 +101,9 @@ def observe_model(model) -> dict[str, Any]:
         "chip_revenue_usd_b": sum(c.revenue_usd_b for c in model.chipmakers),
         "chip_capacity_h100e": sum(c.effective_capacity_h100e() for c in model.chipmakers),
         "gpu_price_usd": model.chipmakers[0].price_usd_per_h100e,
+        # The H100 itself (generation 0) at the leader's current markup: equal to gpu_price_usd
+        # until the next generation ships, the older product's price after that.
+        "h100_unit_price_usd": model.params.gpu_unit_cost_usd * (1.0 + model.chipmakers[0].markup),
         "utilization": compute.utilization,
         "gpu_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[0]),
         "newest_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[-1]),
@@ -119,6 +126,8 @@ def observe_model(model) -> dict[str, Any]:
             sum(lab.revenue_usd_b - lab.inference_spend_usd_b for lab in closed),
             sum(lab.revenue_usd_b for lab in closed)),
         "lab_revenue_usd_b": lab_revenue,
+        "largest_closed_lab_revenue_usd_b": max((lab.revenue_usd_b for lab in closed),
+                                                default=0.0),
         "lab_costs_usd_b": lab_costs,
         "lab_margin": _safe_ratio(lab_revenue - lab_costs, lab_revenue),
         "lab_funding_requested_usd_b": market.funding_requested_usd_b,

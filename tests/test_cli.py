@@ -110,6 +110,27 @@ def test_progress_bar_ticks_once_per_quarter(capsys):
     assert "2/2" in capsys.readouterr().err
 
 
+def test_calibrate_help_and_top_level_help_name_the_command(capsys):
+    code, out, _ = run_cli(capsys, "calibrate", "--help")
+    assert code == 0
+    for needle in ("--seeds", "--targets", "--processes", "examples:", "targets in range"):
+        assert needle in out
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "calibrate" in out
+
+
+def test_calibrate_progress_bar_ticks_once_per_seed(tmp_path, capsys, monkeypatch):
+    targets = tmp_path / "t.csv"
+    targets.write_text("metric,period,low,high,unit,source\n"
+                       "h100_rental_price,2023Q1,4,5,usd_per_gpu_hour,test\n")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run_cli(capsys, "calibrate", "--seeds", "2", "--processes", "1",
+                             "--targets", str(targets), "--out", str(tmp_path / "o"), *SMALL)
+    assert code == 0, err
+    assert "2/2" in err and "seed" in err
+    assert out.rstrip().endswith("1/1 targets in range")
+
+
 def test_python_dash_m_help():
     result = subprocess.run(
         [sys.executable, "-m", "bubble_abm", "run", "--help"],
