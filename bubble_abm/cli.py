@@ -14,7 +14,7 @@ import sys
 import textwrap
 import tomllib
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,35 +62,27 @@ a year (2024), a quarter (2025Q1) or a span (2023-2026). See runs/calibration/RE
 """
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _int_in(low: float, high: float | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer >= low (and <= high, if given), with a clear message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low:g}, got {value}")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {value}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _quarters(text: str) -> int:
-    low, high = field_range("n_quarters") or (1, 400)
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {value}")
-    return value
+_nonnegative_int = _int_in(0)
+_positive_int = _int_in(1)
+_quarters = _int_in(*(field_range("n_quarters") or (1, 400)))
+_port = _int_in(1, 65535)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -495,16 +487,6 @@ def _cmd_events(args: argparse.Namespace) -> int:
             print(f"{name}:")
             print(wrap.fill(text))
     return 0
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be in [1, 65535], got {value}")
-    return value
 
 
 def viz_command(host: str, port: int) -> list[str]:

@@ -14,6 +14,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import assert_usage_error, run_cli
 
 from bubble_abm import BubbleModel, make_params
 from bubble_abm.calibration import (
@@ -38,7 +39,6 @@ from bubble_abm.calibration import (
     run_model,
     summarize_statistics,
 )
-from bubble_abm.cli import main
 
 SMALL = {"n_app_companies": 20, "n_investors": 20}
 SMALL_ARGS = ["--set", "n_app_companies=20", "--set", "n_investors=20"]
@@ -387,19 +387,6 @@ def test_calibration_report_api(tmp_path):
 
 
 # --- the command ------------------------------------------------------------------------------
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_usage_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err and "error:" in err
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in stderr:\n{err}"
-
-
 def test_calibrate_command_writes_report_and_charts(tmp_path, capsys):
     out = tmp_path / "calib"
     code, stdout, err = run_cli(capsys, "calibrate", "--seeds", "2", "--processes", "2",

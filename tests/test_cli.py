@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import assert_usage_error, run_cli
 
 from bubble_abm import BubbleModel, ParameterError, make_params
 from bubble_abm.chains import EVENT_DEFINITIONS, VERDICT_DEFINITIONS
-from bubble_abm.cli import _simulate, main, parse_assignment
+from bubble_abm.cli import _simulate, parse_assignment
 from bubble_abm.params import describe_parameters
 from bubble_abm.scenarios import (
     SCENARIO_DIR,
@@ -30,20 +31,6 @@ SMALL = ["--set", "n_app_companies=20", "--set", "n_investors=20"]
 BASELINE_DESCRIPTION = (
     "Calibrated messy middle: 2023-2026 build-out at public figures, default trends"
 )
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_usage_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert "error:" in err
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in stderr:\n{err}"
 
 
 # --- run: smoke tests -------------------------------------------------------------------------
