@@ -75,6 +75,22 @@ FLOWS: dict[str, FlowKind] = {
 }
 
 TALLIES = ("income", "expense", "capital_in", "capital_out", "revaluation")
+# Per flow kind: the tally each side's amount is added to (None for an exchange).
+_FLOW_TALLIES: dict[str, tuple[str | None, str | None]] = {
+    name: tuple(None if effect is Effect.EXCHANGE else effect.value
+                for effect in (kind.payer_effect, kind.payee_effect))
+    for name, kind in FLOWS.items()
+}
+
+
+def _index_array(accounts: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
+    """Account indices as an array of ``shape`` (one account repeated, or as given)."""
+    accounts = np.asarray(accounts)
+    if accounts.shape == shape:
+        return accounts
+    if accounts.ndim == 0:
+        return np.full(shape, accounts)
+    return np.broadcast_to(accounts, shape)
 
 
 class LedgerError(ValueError):
@@ -129,49 +145,53 @@ class Ledger:
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
         if amount_usd_b == 0.0 or payer == payee:
             return
-        kind = FLOWS[flow]
+        payer_tally, payee_tally = _FLOW_TALLIES[flow]
         self.balances_usd_b[payer] -= amount_usd_b
         self.balances_usd_b[payee] += amount_usd_b
-        self._tally(kind.payer_effect, payer, amount_usd_b)
-        self._tally(kind.payee_effect, payee, amount_usd_b)
+        if payer_tally is not None:
+            self._tallies[payer_tally][payer] += amount_usd_b
+        if payee_tally is not None:
+            self._tallies[payee_tally][payee] += amount_usd_b
         self._flows_usd_b[(flow, self.sectors[payer], self.sectors[payee])] += amount_usd_b
 
     def transfer_many(
         self, payers: np.ndarray, payees: np.ndarray, amounts_usd_b: np.ndarray, flow: str
     ) -> None:
-        """Many transfers of one kind at once (vectorized; payers/payees may repeat)."""
+        """Many transfers of one kind at once (vectorized; payers/payees may repeat).
+
+        Repeated accounts are updated one transfer at a time, in order (``ufunc.at``), so the
+        result does not depend on how the transfers are batched.
+        """
         amounts = np.asarray(amounts_usd_b, dtype=float)
-        payers = np.broadcast_to(np.asarray(payers), amounts.shape)
-        payees = np.broadcast_to(np.asarray(payees), amounts.shape)
         if amounts.size == 0:
             return
-        if not np.all(np.isfinite(amounts)) or np.any(amounts < 0.0):
+        if not (amounts.min() >= 0.0 and amounts.max() < math.inf):  # also catches NaN
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        kind = FLOWS[flow]
+        payers = _index_array(payers, amounts.shape)
+        payees = _index_array(payees, amounts.shape)
+        payer_tally, payee_tally = _FLOW_TALLIES[flow]
         np.subtract.at(self.balances_usd_b, payers, amounts)
         np.add.at(self.balances_usd_b, payees, amounts)
-        self._tally_many(kind.payer_effect, payers, amounts)
-        self._tally_many(kind.payee_effect, payees, amounts)
+        if payer_tally is not None:
+            np.add.at(self._tallies[payer_tally], payers, amounts)
+        if payee_tally is not None:
+            np.add.at(self._tallies[payee_tally], payees, amounts)
         codes = self._sector_codes
         n_sectors = len(self._sector_names)
         pair = codes[payers] * n_sectors + codes[payees]
-        totals = np.bincount(pair, weights=amounts, minlength=n_sectors * n_sectors)
-        for index in np.flatnonzero(totals):
+        totals = np.bincount(pair.ravel(), weights=amounts.ravel(),
+                             minlength=n_sectors * n_sectors)
+        for index in np.flatnonzero(totals).tolist():
             payer_sector = self._sector_names[index // n_sectors]
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
 
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
+        if isinstance(account, int | np.integer) and isinstance(amount_usd_b, float | int):
+            self._tallies["revaluation"][account] += amount_usd_b
+            return
         np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
-
-    def _tally(self, effect: Effect, account: int, amount: float) -> None:
-        if effect is not Effect.EXCHANGE:
-            self._tallies[effect.value][account] += amount
-
-    def _tally_many(self, effect: Effect, accounts: np.ndarray, amounts: np.ndarray) -> None:
-        if effect is not Effect.EXCHANGE:
-            np.add.at(self._tallies[effect.value], accounts, amounts)
 
     # --- reading the books ---------------------------------------------------------------
     def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:
