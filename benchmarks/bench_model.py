@@ -10,8 +10,9 @@ alive after each quarter, summed over the run) and the cost per agent-step. It t
 "Mesa floor": a plain ``mesa.Model`` with the same number of agents of each type, whose
 ``step`` methods do nothing, activated every quarter with ``agents_by_type[T].shuffle_do("step")``
 and recorded by a DataCollector with as many (trivial) model reporters as the model table has
-columns. The last line, ``ratio_to_mesa_floor=X.X``, is the ratio of the two medians. Nothing
-here asserts a timing; the numbers are for the notes.
+columns. The last line, ``ratio_to_mesa_floor=X.X``, is the ratio of the two medians of wall
+time; ``cpu_ratio_to_mesa_floor`` is the same for the process's CPU time, which is steadier when
+other programs share the machine. Nothing here asserts a timing; the numbers are for the notes.
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ from bubble_abm import BubbleModel, make_params
 SEED = 42
 
 
-def run_bubble(quarters: int) -> tuple[float, int]:
-    """One run of the default scenario: (wall seconds, agent-steps)."""
+Timing = tuple[float, float, int]  # wall seconds, CPU seconds, agent-steps
+
+
+def run_bubble(quarters: int) -> Timing:
+    """One run of the default scenario."""
     params = make_params({"n_quarters": quarters})
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     model = BubbleModel(params, rng=SEED)
     agent_steps = 0
     for _ in range(quarters):
         model.step()
         agent_steps += len(model.agents)
-    return time.perf_counter() - start, agent_steps
+    return time.perf_counter() - start, time.process_time() - start_cpu, agent_steps
 
 
 def floor_model_class(counts: dict[str, int], n_columns: int) -> type[mesa.Model]:
@@ -62,21 +66,22 @@ def floor_model_class(counts: dict[str, int], n_columns: int) -> type[mesa.Model
     return FloorModel
 
 
-def run_floor(model_class: type[mesa.Model], quarters: int) -> tuple[float, int]:
-    start = time.perf_counter()
+def run_floor(model_class: type[mesa.Model], quarters: int) -> Timing:
+    start, start_cpu = time.perf_counter(), time.process_time()
     model = model_class(rng=SEED)
     agent_steps = 0
     for _ in range(quarters):
         model.step()
         agent_steps += len(model.agents)
-    return time.perf_counter() - start, agent_steps
+    return time.perf_counter() - start, time.process_time() - start_cpu, agent_steps
 
 
-def median_time(run: Callable[[], tuple[float, int]], repeats: int) -> tuple[float, int]:
-    """Median wall time over ``repeats`` runs after one warm-up run; agent-steps of a run."""
+def median_time(run: Callable[[], Timing], repeats: int) -> Timing:
+    """Median wall and CPU time over ``repeats`` runs after one warm-up run; agent-steps."""
     run()  # warm-up: imports, caches, first allocations
     results = [run() for _ in range(repeats)]
-    return statistics.median(t for t, _ in results), results[-1][1]
+    return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results),
+            results[-1][2])
 
 
 def default_shape() -> tuple[dict[str, int], int]:
@@ -98,9 +103,10 @@ def main(argv: list[str] | None = None) -> None:
     quarters, repeats = (5, 2) if args.small else (args.quarters, args.repeats)
 
     counts, n_columns = default_shape()
-    model_time, model_steps = median_time(lambda: run_bubble(quarters), repeats)
+    model_time, model_cpu, model_steps = median_time(lambda: run_bubble(quarters), repeats)
     floor_class = floor_model_class(counts, n_columns)
-    floor_time, floor_steps = median_time(lambda: run_floor(floor_class, quarters), repeats)
+    floor_time, floor_cpu, floor_steps = median_time(lambda: run_floor(floor_class, quarters),
+                                                     repeats)
 
     print(f"default scenario, {quarters} quarters, median of {repeats} runs after a warm-up")
     print(
@@ -108,14 +114,17 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{k}={v}" for k, v in counts.items())
         + f"; model-table columns: {n_columns}"
     )
-    header = f"{'model':<14}{'median_s':>12}{'agent_steps':>14}{'us_per_agent_step':>20}"
+    header = (f"{'model':<14}{'median_s':>12}{'median_cpu_s':>14}{'agent_steps':>14}"
+              f"{'us_per_agent_step':>20}")
     print(header)
     print("-" * len(header))
-    for name, seconds, steps in (
-        ("bubble_abm", model_time, model_steps),
-        ("mesa_floor", floor_time, floor_steps),
+    for name, seconds, cpu, steps in (
+        ("bubble_abm", model_time, model_cpu, model_steps),
+        ("mesa_floor", floor_time, floor_cpu, floor_steps),
     ):
-        print(f"{name:<14}{seconds:>12.4f}{steps:>14d}{seconds / steps * 1e6:>20.2f}")
+        print(f"{name:<14}{seconds:>12.4f}{cpu:>14.4f}{steps:>14d}"
+              f"{seconds / steps * 1e6:>20.2f}")
+    print(f"cpu_ratio_to_mesa_floor={model_cpu / floor_cpu:.1f}")
     print(f"ratio_to_mesa_floor={model_time / floor_time:.1f}")
 
 
