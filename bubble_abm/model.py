@@ -41,7 +41,7 @@ from bubble_abm.core.ledger import Ledger
 from bubble_abm.markets import compute_market, gpu_market
 from bubble_abm.markets.capital_market import CapitalMarket
 from bubble_abm.markets.customer_market import clear_customer_market, logistic_adoption
-from bubble_abm.observe import agent_rows, model_reporters, observe_model
+from bubble_abm.observe import agent_rows, agent_table_frame, model_reporters, observe_model
 from bubble_abm.params import Params, make_params
 
 EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents slowly (§11.3)
@@ -562,10 +562,7 @@ class BubbleModel(Model):
 
     def agent_table(self):
         """Per-agent, per-quarter table (pandas): type, cash, debt, value, main decision."""
-        import pandas as pd
-        if not self._agent_tables:
-            return pd.DataFrame()
-        return pd.concat([pd.DataFrame(t) for t in self._agent_tables], ignore_index=True)
+        return agent_table_frame(self._agent_tables)
 
     def model_table(self):
         """The per-quarter model table (the data collector's model variables, with ``step``)."""

@@ -9,7 +9,6 @@ fees are paid by apps out of their revenue, so they are not added again).
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any
 
@@ -167,13 +166,27 @@ def observe_model(model) -> dict[str, Any]:
     }
 
 
+AGENT_COLUMNS = (
+    "agent_id", "agent_type", "kind", "cash_usd_b", "debt_usd_b", "value_usd_b",
+    "decision", "decision_value", "stranded_gpu_assets_usd_b", "idle_gpus_h100e",
+    "impairment_usd_b")
+TEXT_COLUMNS = ("agent_type", "kind", "decision", "quarter")
+STRATEGY_LABELS = np.array(["fundamentalist", "trend_follower", "narrative"], dtype=object)
+
+
+def _same_text(n: int, text: str) -> np.ndarray:
+    """An object array of ``n`` references to one string (no copy per row)."""
+    return np.full(n, text, dtype=object)
+
+
 def agent_rows(model) -> dict[str, np.ndarray]:
-    """Columns of the agent table for this quarter: one row per live agent."""
+    """Columns of the agent table for this quarter: one row per live agent.
+
+    Text columns are object arrays whose rows share their strings, so a quarter of many apps
+    and investors costs a few numeric arrays, not a Python object per row.
+    """
     market = model.capital_market
-    rows: dict[str, list] = {k: [] for k in (
-        "agent_id", "agent_type", "kind", "cash_usd_b", "debt_usd_b", "value_usd_b",
-        "decision", "decision_value", "stranded_gpu_assets_usd_b", "idle_gpus_h100e",
-        "impairment_usd_b")}
+    rows: dict[str, list] = {k: [] for k in AGENT_COLUMNS}
 
     def add(agent, agent_type, kind, debt, value, stranded=0.0, idle=0.0, impairment=0.0):
         decision, decision_value = agent.main_decision
@@ -191,36 +204,38 @@ def agent_rows(model) -> dict[str, np.ndarray]:
     for lab in model.labs:
         if lab.alive:
             add(lab, "ModelLab", "open" if lab.is_open else "closed", 0.0, lab.valuation_usd_b)
-    table = {k: np.asarray(v) for k, v in rows.items()}
     apps = model.apps
     alive = np.flatnonzero(apps.alive)
     investors = model.investors
-    app_ids = np.array([apps.agents[i].unique_id for i in alive], dtype=np.int64)
-    investor_ids = np.array([a.unique_id for a in investors.agents], dtype=np.int64)
     n_app, n_inv = alive.size, investors.n
-    strategy = np.asarray(["fundamentalist", "trend_follower", "narrative"])[investors.strategy]
     extra = {
-        "agent_id": [app_ids, investor_ids],
-        "agent_type": [np.full(n_app, "AppCompany"), np.full(n_inv, "Investor")],
-        "kind": [np.full(n_app, "app"), strategy],
+        "agent_id": [apps.agent_id[alive], investors.agent_id],
+        "agent_type": [_same_text(n_app, "AppCompany"), _same_text(n_inv, "Investor")],
+        "kind": [_same_text(n_app, "app"), STRATEGY_LABELS[investors.strategy]],
         "cash_usd_b": [apps.cash_usd_b()[alive], investors.cash_usd_b()],
-        "debt_usd_b": [np.zeros(n_app), np.zeros(n_inv)],
         "value_usd_b": [apps.revenue_usd_b[alive], market.investor_wealth_usd_b()],
-        "decision": [np.full(n_app, "lab_chosen"), np.full(n_inv, "strategy")],
+        "decision": [_same_text(n_app, "lab_chosen"), _same_text(n_inv, "strategy")],
         "decision_value": [apps.lab[alive].astype(float), investors.strategy.astype(float)],
     }
-    text = ("agent_type", "kind", "decision")
-    for key in rows:
+    table: dict[str, np.ndarray] = {}
+    for key, few in rows.items():
         parts = extra.get(key, [np.zeros(n_app), np.zeros(n_inv)])
-        if key in text:  # object arrays, so no string is cut to a fixed width
-            table[key] = np.concatenate([np.asarray(table[key], dtype=object)]
-                                        + [np.asarray(part, dtype=object) for part in parts])
+        if key in TEXT_COLUMNS:  # object arrays, so no string is cut to a fixed width
+            table[key] = np.concatenate([np.asarray(few, dtype=object)] + parts)
         else:
-            table[key] = np.concatenate([table[key].astype(float if key != "agent_id"
-                                                           else np.int64)] + parts)
+            table[key] = np.concatenate([np.asarray(few).astype(
+                float if key != "agent_id" else np.int64)] + parts)
     n = table["agent_id"].size
     table["step"] = np.full(n, model.steps)
-    table["quarter"] = np.full(n, model.quarter_label)
-    if not all(math.isfinite(x) for x in table["cash_usd_b"]):
+    table["quarter"] = _same_text(n, model.quarter_label)
+    if not np.isfinite(table["cash_usd_b"]).all():
         raise FloatingPointError("non-finite cash in the agent table")
     return table
+
+
+def agent_table_frame(quarters: list[dict[str, np.ndarray]]):
+    """The agent table (pandas) from the quarters' :func:`agent_rows`, built in one go."""
+    import pandas as pd
+    if not quarters:
+        return pd.DataFrame()
+    return pd.DataFrame({key: np.concatenate([q[key] for q in quarters]) for key in quarters[0]})

@@ -46,6 +46,7 @@ class AppPopulation:
         rng = model.rng
         self.size = np.zeros(0)
         self.account = np.zeros(0, dtype=np.int64)
+        self.agent_id = np.zeros(0, dtype=np.int64)  # Mesa unique_id of each row's agent
         self.lab = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
         self.revenue_usd_b = np.zeros(0)
@@ -79,6 +80,8 @@ class AppPopulation:
                                    np.full(count, p.app_initial_cash_usd_b), "app_seed_funding")
         created = AppCompany.create_agents(model, count, index=list(indices))
         self.agents.extend(created)
+        self.agent_id = np.concatenate([self.agent_id,
+                                        np.array([a.unique_id for a in created], dtype=np.int64)])
         return indices
 
     def cash_usd_b(self) -> np.ndarray:

@@ -87,6 +87,7 @@ class InvestorPopulation:
         self.risk_appetite = rng.uniform(0.6, 1.4, n)
         self.performance = np.zeros(3)
         self.agents = list(Investor.create_agents(model, n, index=list(range(n))))
+        self.agent_id = np.array([a.unique_id for a in self.agents], dtype=np.int64)
 
     @property
     def n(self) -> int:
