@@ -480,7 +480,7 @@ class BubbleModel(Model):
             if hasattr(self, "_capex_before") and others.size:
                 before = np.delete(self._capex_before, i).sum()
                 peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
-            owner.plan_capex(self.sentiment, float(np.clip(peer_growth, -0.5, 1.0)),
+            owner.plan_capex(self.sentiment, float(min(max(peer_growth, -0.5), 1.0)),
                              expected_rent, price)
         self._capex_before = capex
         gpu_market.place_orders(self.gpu_owners, self.chipmakers)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
 from mesa import Agent
 
 from bubble_abm.core.hardware import cost_per_h100e_usd
@@ -100,8 +99,8 @@ class Chipmaker(Agent):
         backlog_quarters = self.backlog_total_h100e / capacity
         scarcity = p.chip_markup_backlog_sensitivity * (backlog_quarters - 1.0)
         target = p.chip_markup * (1.0 + scarcity)
-        target = float(np.clip(target, MARKUP_FLOOR_SHARE * p.chip_markup,
-                               MARKUP_CEILING_SHARE * p.chip_markup))
+        target = float(min(max(target, MARKUP_FLOOR_SHARE * p.chip_markup),
+                           MARKUP_CEILING_SHARE * p.chip_markup))
         self.markup += 0.5 * (target - self.markup)
 
     def plan_capacity(self) -> None:
@@ -114,9 +113,9 @@ class Chipmaker(Agent):
         )
         in_pipeline = float(sum(self.capacity_pipeline))
         gap = self.expected_orders_h100e - self.capacity_h100e_per_quarter - in_pipeline
-        expansion = float(np.clip(gap, 0.0,
-                                  p.chip_capacity_max_growth_per_quarter
-                                  * self.capacity_h100e_per_quarter))
+        expansion = float(min(max(gap, 0.0),
+                              p.chip_capacity_max_growth_per_quarter
+                              * self.capacity_h100e_per_quarter))
         affordable = max(self.cash_usd_b, 0.0) * 1e9 / (
             CAPACITY_COST_PER_H100E_COST * self.unit_cost_usd)
         expansion = min(expansion, affordable)

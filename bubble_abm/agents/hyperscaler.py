@@ -156,8 +156,8 @@ class Hyperscaler(Agent):
                           + p.sentiment_capex_weight * 0.1 * (sentiment - 1.0)
                           + p.peer_capex_weight * 0.25 * (peer_capex_growth
                                                           - self.expected_growth_per_quarter))
-        planned_growth = float(np.clip(planned_growth, MIN_PLANNED_GROWTH_PER_QUARTER,
-                                       MAX_PLANNED_GROWTH_PER_QUARTER))
+        planned_growth = float(min(max(planned_growth, MIN_PLANNED_GROWTH_PER_QUARTER),
+                                   MAX_PLANNED_GROWTH_PER_QUARTER))
         horizon = p.capex_planning_horizon_quarters
         target_installed = (self.demand_h100e * (1.0 + planned_growth) ** horizon
                             / p.target_utilization)
@@ -168,7 +168,7 @@ class Hyperscaler(Agent):
 
         # Return test on *expected* rents (§11.3): a GPU earning less than its cost is not bought.
         payback = self._expected_value_per_price(expected_rent_usd_per_hour, gpu_price_usd)
-        desired *= float(np.clip(payback, 0.0, 1.5))
+        desired *= float(min(max(payback, 0.0), 1.5))
         floor = p.replacement_floor_share * retiring
         desired = max(desired, floor)
         orders = ((1.0 - p.order_adjustment_speed) * self.last_orders_h100e

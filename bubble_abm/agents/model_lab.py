@@ -156,11 +156,11 @@ class ModelLab(Agent):
         the start (1 = as before; a data wall pushes it toward the floor)."""
         reference = self.model.reference_logit_per_doubling
         ratio = self.expected_logit_per_doubling / reference if reference > 0 else 1.0
-        return float(np.clip(ratio, SCALING_CONFIDENCE_BOUNDS[0], SCALING_CONFIDENCE_BOUNDS[1]))
+        return float(min(max(ratio, SCALING_CONFIDENCE_BOUNDS[0]), SCALING_CONFIDENCE_BOUNDS[1]))
 
     def decide_training_budget(self, sentiment: float) -> None:
         """Spend on training this quarter: the plan, scaled by sentiment and bounded by cash."""
-        plan = self.planned_training_usd_b() * float(np.clip(sentiment, 0.3, 1.5))
+        plan = self.planned_training_usd_b() * float(min(max(sentiment, 0.3), 1.5))
         affordable = TRAINING_SHARE_OF_FUNDS * max(self.cash_usd_b, 0.0)
         self.training_budget_usd_b = max(min(plan, affordable), 0.0)
 
@@ -213,14 +213,14 @@ class ModelLab(Agent):
         if len(self.revenue_history) >= 5 and self.revenue_history[-5] > 1e-6:
             observed = self.revenue_history[-1] / self.revenue_history[-5] - 1.0
             self.expected_revenue_growth_per_year += 0.3 * (
-                float(np.clip(observed, -0.9, 5.0)) - self.expected_revenue_growth_per_year)
+                float(min(max(observed, -0.9), 5.0)) - self.expected_revenue_growth_per_year)
 
     def margin(self) -> float:
         """Operating margin of the quarter (revenue minus all costs, over revenue)."""
         if self.revenue_usd_b <= 1e-9:
             return -1.0
-        return float(np.clip((self.revenue_usd_b - self.costs_usd_b) / self.revenue_usd_b,
-                             -10.0, 1.0))
+        return float(min(max((self.revenue_usd_b - self.costs_usd_b) / self.revenue_usd_b,
+                             -10.0), 1.0))
 
     @property
     def main_decision(self) -> tuple[str, float]:

@@ -46,4 +46,4 @@ def growth_rate(current: float, previous: float, floor: float = -0.9, cap: float
     """Growth of a positive series between two observations, bounded for stability."""
     if previous <= 1e-12:
         return 0.0
-    return float(np.clip(current / previous - 1.0, floor, cap))
+    return float(min(max(current / previous - 1.0, floor), cap))

@@ -121,7 +121,8 @@ class CapitalMarket:
         p = self.model.params
         labs = self.model.labs
         revenue = np.array([lab.revenue_usd_b for lab in labs]) * 4.0
-        growth = np.array([np.clip(lab.expected_revenue_growth_per_year, *LAB_GROWTH_BOUNDS)
+        low, high = LAB_GROWTH_BOUNDS
+        growth = np.array([min(max(lab.expected_revenue_growth_per_year, low), high)
                            for lab in labs])
         value = dcf_value_usd_b(LAB_LONG_RUN_MARGIN * revenue, growth,
                                 p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
