@@ -500,16 +500,19 @@ class BubbleModel(Model):
         p = self.params
         life = p.gpu_accounting_life_years * 4.0
         utilization = self.compute_result.utilization_by_generation
+        opex_by_generation = self.opex_by_generation()
+        expected_use_by_generation = np.clip(self.expected_utilization, 0.0, 1.0)
+        last_generation = self.expected_rents_usd_per_hour.size - 1
         self.impairments_usd_b = 0.0
         for owner in self.gpu_owners:
             fleet = owner.fleet
             owner.depreciation_usd_b = fleet.depreciate(life)
             other = owner.depreciate_other_assets()
             self.ledger.revalue(owner.account, -(owner.depreciation_usd_b + other))
-            generation = np.clip(fleet.generation, 0, self.expected_rents_usd_per_hour.size - 1)
+            generation = np.minimum(np.maximum(fleet.generation, 0), last_generation)
             rent = self.expected_rents_usd_per_hour[generation]
-            opex = self.opex_by_generation()[generation]
-            expected_use = np.clip(self.expected_utilization[generation], 0.0, 1.0)
+            opex = opex_by_generation[generation]
+            expected_use = expected_use_by_generation[generation]
             recoverable = recoverable_value_usd_b(
                 fleet.units_h100e, rent, expected_use, opex,
                 p.older_generation_rent_discount, p.generation_cadence_quarters,
@@ -521,7 +524,7 @@ class BubbleModel(Model):
             owner.impairment_usd_b = impairment + scrapped
             self.ledger.revalue(owner.account, -owner.impairment_usd_b)
             self.impairments_usd_b += owner.impairment_usd_b
-            used = utilization[np.clip(fleet.generation, 0, utilization.size - 1)]
+            used = utilization[np.minimum(np.maximum(fleet.generation, 0), utilization.size - 1)]
             owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
                 fleet.stranded_usd_b(used, p.target_utilization))
 

@@ -60,7 +60,9 @@ def recoverable_value_usd_b(
     quarters = np.arange(1, 41)[None, :]
     alive = quarters <= life[:, None]
     rent_path = rent_usd_per_hour[:, None] * utilization[:, None] * decay**quarters
-    opex = np.broadcast_to(np.asarray(opex_usd_per_hour, dtype=float), utilization.shape)
+    opex = np.asarray(opex_usd_per_hour, dtype=float)
+    if opex.shape != utilization.shape:
+        opex = np.broadcast_to(opex, utilization.shape)
     net = np.maximum(rent_path - opex[:, None] * utilization[:, None], 0.0)
     per_unit_usd = (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
     return units_h100e * per_unit_usd / 1e9
@@ -85,12 +87,12 @@ class GpuFleet:
         if units_h100e <= 0.0:
             return
         book = cost_usd_b if book_usd_b is None else book_usd_b
-        self.units_h100e = np.append(self.units_h100e, units_h100e)
-        self.generation = np.append(self.generation, generation)
-        self.cost_usd_b = np.append(self.cost_usd_b, cost_usd_b)
-        self.book_usd_b = np.append(self.book_usd_b, book)
-        self.impaired_usd_b = np.append(self.impaired_usd_b, 0.0)
-        self.age_quarters = np.append(self.age_quarters, age_quarters)
+        self.units_h100e = np.concatenate((self.units_h100e, [units_h100e]))
+        self.generation = np.concatenate((self.generation, [generation]))
+        self.cost_usd_b = np.concatenate((self.cost_usd_b, [cost_usd_b]))
+        self.book_usd_b = np.concatenate((self.book_usd_b, [book]))
+        self.impaired_usd_b = np.concatenate((self.impaired_usd_b, [0.0]))
+        self.age_quarters = np.concatenate((self.age_quarters, [age_quarters]))
 
     @property
     def installed_h100e(self) -> float:
@@ -103,8 +105,8 @@ class GpuFleet:
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
         return np.bincount(
-            np.clip(self.generation, 0, n_generations - 1), weights=self.units_h100e,
-            minlength=n_generations,
+            np.minimum(np.maximum(self.generation, 0), n_generations - 1),
+            weights=self.units_h100e, minlength=n_generations,
         )
 
     def depreciate(self, accounting_life_quarters: float) -> float:
