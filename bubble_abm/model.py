@@ -291,10 +291,18 @@ class BubbleModel(Model):
         return int(np.argmax(np.where(alive, scores, -np.inf)))
 
     def opex_by_generation(self) -> np.ndarray:
-        """Running cost per H100e-hour of each generation on the rental market ($/hour)."""
+        """Running cost per H100e-hour of each generation on the rental market ($/hour).
+
+        Read-only and computed once per set of generations (it is asked for many times a
+        quarter)."""
         p = self.params
-        return opex_usd_per_hour(np.arange(self.rents_usd_per_hour.size),
-                                 p.rent_opex_usd_per_hour, p.opex_decline_per_generation)
+        key = (self.rents_usd_per_hour.size, p.rent_opex_usd_per_hour,
+               p.opex_decline_per_generation)
+        if getattr(self, "_opex_key", None) != key:
+            self._opex_by_generation = opex_usd_per_hour(np.arange(key[0]), key[1], key[2])
+            self._opex_by_generation.flags.writeable = False
+            self._opex_key = key
+        return self._opex_by_generation
 
     @property
     def training_flop_per_dollar(self) -> float:
@@ -475,10 +483,10 @@ class BubbleModel(Model):
         for owner in self.gpu_owners:
             owner.run_legacy_business()
         for i, owner in enumerate(self.gpu_owners):
-            others = np.delete(capex, i)
+            others = np.concatenate((capex[:i], capex[i + 1:]))
             peer_growth = 0.0
             if hasattr(self, "_capex_before") and others.size:
-                before = np.delete(self._capex_before, i).sum()
+                before = np.concatenate((self._capex_before[:i], self._capex_before[i + 1:])).sum()
                 peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
             owner.plan_capex(self.sentiment, float(min(max(peer_growth, -0.5), 1.0)),
                              expected_rent, price)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 HOURS_PER_QUARTER = 2190.0  # 8760 / 4
+_QUARTERS_AHEAD = np.arange(1, 41)[None, :]  # the ten years a vintage's value in use covers
+_QUARTERS_AHEAD.flags.writeable = False
 
 
 def economic_life_quarters(
@@ -57,7 +59,7 @@ def recoverable_value_usd_b(
     )
     decay = rent_discount_per_generation ** (1.0 / generation_cadence_quarters)
     discount = (1.0 + discount_rate_per_year) ** -0.25
-    quarters = np.arange(1, 41)[None, :]
+    quarters = _QUARTERS_AHEAD
     alive = quarters <= life[:, None]
     rent_path = rent_usd_per_hour[:, None] * utilization[:, None] * decay**quarters
     opex = np.asarray(opex_usd_per_hour, dtype=float)
