@@ -181,7 +181,7 @@ class Ledger:
         pair = codes[payers] * n_sectors + codes[payees]
         totals = np.bincount(pair.ravel(), weights=amounts.ravel(),
                              minlength=n_sectors * n_sectors)
-        for index in np.flatnonzero(totals).tolist():
+        for index in totals.nonzero()[0].tolist():
             payer_sector = self._sector_names[index // n_sectors]
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
