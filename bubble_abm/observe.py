@@ -175,8 +175,10 @@ STRATEGY_LABELS = np.array(["fundamentalist", "trend_follower", "narrative"], dt
 
 
 def _same_text(n: int, text: str) -> np.ndarray:
-    """An object array of ``n`` references to one string (no copy per row)."""
-    return np.full(n, text, dtype=object)
+    """An object array of ``n`` references to one string (no copy per row, unlike np.full)."""
+    column = np.empty(n, dtype=object)
+    column.fill(text)
+    return column
 
 
 def agent_rows(model) -> dict[str, np.ndarray]:
