@@ -30,7 +30,7 @@ from bubble_abm.agents.investor import NORMAL_LOGIT_GAIN_PER_YEAR, InvestorPopul
 from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core import scaling
-from bubble_abm.core.fleet import HOURS_PER_QUARTER, recoverable_value_usd_b
+from bubble_abm.core.fleet import HOURS_PER_QUARTER, value_in_use_per_unit_usd
 from bubble_abm.core.hardware import (
     newest_generation,
     opex_usd_per_hour,
@@ -511,6 +511,12 @@ class BubbleModel(Model):
         opex_by_generation = self.opex_by_generation()
         expected_use_by_generation = np.clip(self.expected_utilization, 0.0, 1.0)
         last_generation = self.expected_rents_usd_per_hour.size - 1
+        # Value in use depends on a vintage's generation only: once per generation, then
+        # each vintage's recoverable value is its units times its generation's value.
+        value_per_unit_usd = value_in_use_per_unit_usd(
+            self.expected_rents_usd_per_hour, expected_use_by_generation,
+            opex_by_generation[: last_generation + 1], p.older_generation_rent_discount,
+            p.generation_cadence_quarters, self.risk_free_rate + IMPAIRMENT_DISCOUNT_PREMIUM)
         self.impairments_usd_b = 0.0
         for owner in self.gpu_owners:
             fleet = owner.fleet
@@ -520,11 +526,7 @@ class BubbleModel(Model):
             generation = np.minimum(np.maximum(fleet.generation, 0), last_generation)
             rent = self.expected_rents_usd_per_hour[generation]
             opex = opex_by_generation[generation]
-            expected_use = expected_use_by_generation[generation]
-            recoverable = recoverable_value_usd_b(
-                fleet.units_h100e, rent, expected_use, opex,
-                p.older_generation_rent_discount, p.generation_cadence_quarters,
-                self.risk_free_rate + IMPAIRMENT_DISCOUNT_PREMIUM)
+            recoverable = fleet.units_h100e * value_per_unit_usd[generation] / 1e9
             impairment = fleet.impair(recoverable)
             keep = (rent > opex) & (fleet.age_quarters < SCRAP_AGE_FACTOR
                                                         * life)

@@ -53,6 +53,23 @@ def recoverable_value_usd_b(
     Expected, not spot, rents (DESIGN §11 items 3, 10): the caller passes the rent it expects.
     Net rent declines geometrically as generations arrive; summed in closed form.
     """
+    per_unit_usd = value_in_use_per_unit_usd(
+        rent_usd_per_hour, utilization, opex_usd_per_hour, rent_discount_per_generation,
+        generation_cadence_quarters, discount_rate_per_year)
+    return units_h100e * per_unit_usd / 1e9
+
+
+def value_in_use_per_unit_usd(
+    rent_usd_per_hour: np.ndarray,
+    utilization: np.ndarray,
+    opex_usd_per_hour: np.ndarray | float,
+    rent_discount_per_generation: float,
+    generation_cadence_quarters: int,
+    discount_rate_per_year: float,
+) -> np.ndarray:
+    """Value in use of one H100e ($) for each (rent, utilization, opex) row; see
+    :func:`recoverable_value_usd_b`. Rows are independent, so it can be computed once per
+    generation and indexed by each vintage's generation."""
     life = economic_life_quarters(
         rent_usd_per_hour, opex_usd_per_hour, rent_discount_per_generation,
         generation_cadence_quarters,
@@ -66,8 +83,7 @@ def recoverable_value_usd_b(
     if opex.shape != utilization.shape:
         opex = np.broadcast_to(opex, utilization.shape)
     net = np.maximum(rent_path - opex[:, None] * utilization[:, None], 0.0)
-    per_unit_usd = (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
-    return units_h100e * per_unit_usd / 1e9
+    return (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
 
 
 @dataclass
