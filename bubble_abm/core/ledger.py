@@ -108,6 +108,8 @@ class Ledger:
         self._sector_codes = np.zeros(0, dtype=np.int64)
         self._tallies = {name: np.zeros(0) for name in TALLIES}
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
+        # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
+        self._blocks: dict[int, tuple[np.ndarray, slice, int]] = {}
         self.rest_of_economy = self.open_account(REST_OF_ECONOMY, REST_OF_ECONOMY)
         self.balances_usd_b[self.rest_of_economy] = rest_of_economy_cash_usd_b
 
@@ -129,7 +131,10 @@ class Ledger:
         code = self._sector_names.index(sector)
         self._sector_codes = np.concatenate([self._sector_codes, np.full(count, code)])
         self.names.extend(names)
-        return np.arange(first, first + count)
+        accounts = np.arange(first, first + count)
+        accounts.flags.writeable = False  # a block: transfers to it can use a slice
+        self._blocks[id(accounts)] = (accounts, slice(first, first + count), code)
+        return accounts
 
     def balance(self, account: int) -> float:
         return float(self.balances_usd_b[account])
@@ -167,6 +172,8 @@ class Ledger:
             return
         if not (amounts.min() >= 0.0 and amounts.max() < math.inf):  # also catches NaN
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+        if self._transfer_to_or_from_block(payers, payees, amounts, flow):
+            return
         payers = _index_array(payers, amounts.shape)
         payees = _index_array(payees, amounts.shape)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
@@ -185,6 +192,48 @@ class Ledger:
             payer_sector = self._sector_names[index // n_sectors]
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
+
+    def _transfer_to_or_from_block(self, payers, payees, amounts: np.ndarray, flow: str) -> bool:
+        """One account paying each account of a block, or each paying one account: the
+        same updates as the general path (the single account is updated one transfer at a
+        time, in order; the block's accounts once each), with slices instead of ufunc.at.
+        Returns False if the transfer is not of that shape."""
+        if amounts.ndim != 1:
+            return False
+        if isinstance(payers, int | np.integer):
+            single, block, single_pays = payers, self._blocks.get(id(payees)), True
+        elif isinstance(payees, int | np.integer):
+            single, block, single_pays = payees, self._blocks.get(id(payers)), False
+        else:
+            return False
+        if block is None or block[0] is not (payees if single_pays else payers) or (
+                amounts.size != block[0].size):
+            return False
+        _, rows, block_code = block
+        repeated = np.full(amounts.shape, single)
+        payer_tally, payee_tally = _FLOW_TALLIES[flow]
+        balances = self.balances_usd_b
+        if single_pays:  # payers first, then payees, as in the general path
+            np.subtract.at(balances, repeated, amounts)
+            balances[rows] += amounts
+        else:
+            balances[rows] -= amounts
+            np.add.at(balances, repeated, amounts)
+        for tally, on_block in ((payer_tally, not single_pays), (payee_tally, single_pays)):
+            if tally is None:
+                continue
+            if on_block:
+                self._tallies[tally][rows] += amounts
+            else:
+                np.add.at(self._tallies[tally], repeated, amounts)
+        total = float(np.cumsum(amounts)[-1])  # summed in order, as np.bincount does
+        if total != 0.0:
+            single_sector = self.sectors[single]
+            block_sector = self._sector_names[block_code]
+            key = ((flow, single_sector, block_sector) if single_pays
+                   else (flow, block_sector, single_sector))
+            self._flows_usd_b[key] += total
+        return True
 
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
