@@ -1,0 +1,44 @@
+"""The ledger's fast path for a block of accounts gives exactly the general path's books."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bubble_abm.core.ledger import Ledger, LedgerError
+
+
+def _books(ledger: Ledger, accounts: np.ndarray) -> tuple:
+    tallies = tuple(ledger.tally(name, accounts).tolist()
+                    for name in ("income", "expense", "capital_in", "capital_out"))
+    return ledger.balances_usd_b.tolist(), tallies, ledger.flows_this_quarter()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_block_transfers_match_the_general_path_bit_for_bit(seed):
+    books = []
+    for as_block in (True, False):
+        ledger = Ledger()
+        owner = ledger.open_account("owner", "hyperscalers")
+        investors = ledger.open_accounts([f"i{i}" for i in range(57)], "investors")
+        payees = investors if as_block else investors.copy()  # a copy is not a known block
+        draws = np.random.default_rng(seed)  # the same amounts for both ledgers
+        ledger.transfer(ledger.rest_of_economy, owner, 1e3 * draws.random(), "opening_balance")
+        ledger.start_quarter()
+        for flow in ("interest", "bond_redemption", "shareholder_payout"):
+            ledger.transfer_many(owner, payees, draws.random(57), flow)
+            ledger.transfer_many(payees, ledger.rest_of_economy, 0.1 * draws.random(57),
+                                 "equity_trade")
+            ledger.transfer_many(ledger.rest_of_economy, payees, draws.random(57),
+                                 "savings_inflow")
+        books.append(_books(ledger, np.arange(len(ledger.names))))
+    assert books[0] == books[1]
+
+
+def test_block_accounts_are_read_only_and_checked_like_any_transfer():
+    ledger = Ledger()
+    block = ledger.open_accounts(["a", "b"], "apps")
+    with pytest.raises(ValueError):
+        block[0] = 5
+    with pytest.raises(LedgerError, match="interest"):
+        ledger.transfer_many(ledger.rest_of_economy, block, np.array([1.0, np.nan]), "interest")
