@@ -10,7 +10,6 @@ only while its rent covers the operating cost of an hour.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -86,16 +85,31 @@ def value_in_use_per_unit_usd(
     return (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
 
 
-@dataclass
-class GpuFleet:
-    """Vintages of one owner's installed GPUs."""
+VINTAGE_FIELDS = ("units_h100e", "generation", "cost_usd_b", "book_usd_b", "impaired_usd_b",
+                  "age_quarters")
 
-    units_h100e: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    generation: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    cost_usd_b: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    book_usd_b: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    impaired_usd_b: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    age_quarters: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+def _vintage_field(name: str) -> property:
+    """One of the fleet's per-vintage arrays (queued deliveries appended before any access)."""
+    return property(lambda fleet: fleet._field(name),
+                    lambda fleet, values: fleet._set_field(name, values))
+
+
+class GpuFleet:
+    """Vintages of one owner's installed GPUs: one array per field, one row per vintage.
+
+    Deliveries are queued by :meth:`add_vintage` and appended to the arrays, in order, the
+    next time any array is read (a quarter's deliveries cost one concatenation per field).
+    """
+
+    def __init__(self) -> None:
+        self._units_h100e = np.zeros(0)
+        self._generation = np.zeros(0, dtype=np.int64)
+        self._cost_usd_b = np.zeros(0)
+        self._book_usd_b = np.zeros(0)
+        self._impaired_usd_b = np.zeros(0)
+        self._age_quarters = np.zeros(0, dtype=np.int64)
+        self._pending: list[tuple[float, int, float, float, float, int]] = []
 
     def add_vintage(
         self, units_h100e: float, generation: int, cost_usd_b: float, age_quarters: int = 0,
@@ -105,12 +119,30 @@ class GpuFleet:
         if units_h100e <= 0.0:
             return
         book = cost_usd_b if book_usd_b is None else book_usd_b
-        self.units_h100e = np.concatenate((self.units_h100e, [units_h100e]))
-        self.generation = np.concatenate((self.generation, [generation]))
-        self.cost_usd_b = np.concatenate((self.cost_usd_b, [cost_usd_b]))
-        self.book_usd_b = np.concatenate((self.book_usd_b, [book]))
-        self.impaired_usd_b = np.concatenate((self.impaired_usd_b, [0.0]))
-        self.age_quarters = np.concatenate((self.age_quarters, [age_quarters]))
+        self._pending.append((units_h100e, generation, cost_usd_b, book, 0.0, age_quarters))
+
+    def _append_pending(self) -> None:
+        for name, values in zip(VINTAGE_FIELDS, zip(*self._pending, strict=True), strict=True):
+            current = getattr(self, "_" + name)
+            setattr(self, "_" + name, np.concatenate((current, values)))
+        self._pending.clear()
+
+    def _field(self, name: str) -> np.ndarray:
+        if self._pending:
+            self._append_pending()
+        return getattr(self, "_" + name)
+
+    def _set_field(self, name: str, values: np.ndarray) -> None:
+        if self._pending:
+            self._append_pending()
+        setattr(self, "_" + name, values)
+
+    units_h100e = _vintage_field("units_h100e")
+    generation = _vintage_field("generation")
+    cost_usd_b = _vintage_field("cost_usd_b")
+    book_usd_b = _vintage_field("book_usd_b")
+    impaired_usd_b = _vintage_field("impaired_usd_b")
+    age_quarters = _vintage_field("age_quarters")
 
     @property
     def installed_h100e(self) -> float:
@@ -149,8 +181,7 @@ class GpuFleet:
     def retire(self, keep: np.ndarray) -> float:
         """Remove the vintages not kept (scrapped); returns their remaining book value ($B)."""
         written_off = float(self.book_usd_b[~keep].sum())
-        for name in ("units_h100e", "generation", "cost_usd_b", "book_usd_b",
-                     "impaired_usd_b", "age_quarters"):
+        for name in VINTAGE_FIELDS:
             setattr(self, name, getattr(self, name)[keep])
         return written_off
 
