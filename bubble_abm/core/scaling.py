@@ -249,7 +249,8 @@ def wall_constrained_optimum(
     x_lo, x_hi = math.log(s), math.log(d_opt)
     grid = np.linspace(x_lo, x_hi, 33)
     d_grid = np.exp(grid)
-    d_eff_grid = effective_tokens(d_grid, s, extra_data_worth)
+    # effective_tokens(d_grid, s, extra_data_worth) for scale > 0, without its checks
+    d_eff_grid = np.where(d_grid <= s, d_grid, s - scale * np.expm1(-(d_grid - s) / scale))
     loss_grid = c.E + c.A * np.exp(-c.alpha * (log_k - grid)) + c.B * d_eff_grid ** (-c.beta)
     i = int(np.argmin(loss_grid))
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
