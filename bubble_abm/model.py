@@ -496,10 +496,16 @@ class BubbleModel(Model):
             chipmaker.pay_operating_costs()
 
     def _depreciate_and_impair(self) -> None:
-        """Book depreciation, test each vintage for impairment, scrap the uneconomic ones."""
+        """Book depreciation, test each vintage for impairment, scrap the uneconomic ones.
+
+        Idle and impaired book are both judged on the same expectations: the impairment test
+        on expected rents and expected utilization (§11 item 10), idleness on the expected
+        utilization of each vintage's generation, so a GPU counts as stranded when its owner
+        expects it to stay idle, not in every weak quarter (a spot test flags most of the
+        book in any dip, §11 item 10).
+        """
         p = self.params
         life = p.gpu_accounting_life_years * 4.0
-        utilization = self.compute_result.utilization_by_generation
         self.impairments_usd_b = 0.0
         for owner in self.gpu_owners:
             fleet = owner.fleet
@@ -521,7 +527,8 @@ class BubbleModel(Model):
             owner.impairment_usd_b = impairment + scrapped
             self.ledger.revalue(owner.account, -owner.impairment_usd_b)
             self.impairments_usd_b += owner.impairment_usd_b
-            used = utilization[np.clip(fleet.generation, 0, utilization.size - 1)]
+            kept = np.clip(fleet.generation, 0, self.expected_utilization.size - 1)
+            used = np.clip(self.expected_utilization[kept], 0.0, 1.0)
             owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
                 fleet.stranded_usd_b(used, p.target_utilization))
 
