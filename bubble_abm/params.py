@@ -231,6 +231,10 @@ class Params(BaseModel):
     max_debt_to_cash_flow: float = param(
         4.0, 0.5, 20.0, "debt / annual cash flow", "leverage ceiling of levered clouds, neoclouds"
     )
+    min_interest_coverage: float = param(
+        3.0, 0.5, 50.0, "cash flow / interest", "lenders size debt by interest cover: ~3x "
+        "EBITDA/interest is the BB-BBB boundary (S&P, Moody's rating methodologies)"
+    )
     big_four_max_debt_to_cash_flow: float = param(
         1.0, 0.1, 20.0, "debt / annual cash flow", "AA-rated big four stay near 1x (filings)"
     )
