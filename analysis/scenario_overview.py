@@ -74,6 +74,8 @@ def main() -> None:
                                 aggfunc="count", fill_value=0)
     verdicts["spend_chain_seen"] = runs.groupby("scenario").spend_chain_seen.sum()
     verdicts["collapse_in_order"] = runs.groupby("scenario").collapse_in_order.sum()
+    verdicts["bust_in_design_order"] = (runs.verdict.eq("bust") & runs.collapse_in_order).groupby(
+        runs.scenario).sum()
     verdicts["bust_at_first_drop"] = runs.groupby("scenario").verdict_at_first_drop.apply(
         lambda v: int((v == "bust").sum()))
     medians = runs.groupby("scenario")[["max_stranded_usd_b", "min_utilization",

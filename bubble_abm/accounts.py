@@ -68,7 +68,8 @@ def balance_sheet_matrix(model) -> pd.DataFrame:
 
 def stranded_assets_by_vintage(model) -> pd.DataFrame:
     """Installed GPUs per owner and vintage (DESIGN §7): units and book value, idle units and
-    idle book (beyond normal slack), impairment to date, accounting life vs economic life.
+    idle book (expected utilization of the vintage's generation below normal, the share
+    beyond normal slack), impairment to date, accounting life vs economic life.
 
     Economic life = age plus the quarters until the vintage's expected rent no longer covers
     its running cost; a shorter economic than accounting life is the gap critics point to.
@@ -76,7 +77,7 @@ def stranded_assets_by_vintage(model) -> pd.DataFrame:
     from bubble_abm.core.fleet import economic_life_quarters
 
     p = model.params
-    utilization = model.compute_result.utilization_by_generation
+    utilization = np.clip(model.expected_utilization, 0.0, 1.0)  # as the model judges idleness
     rents = model.expected_rents_usd_per_hour
     opex = model.opex_by_generation()
     rows = []

@@ -366,8 +366,9 @@ def _definitions(t: ChainThresholds) -> dict[str, str]:
         f"rental_peak_window_quarters], {sus}. A recent peak, not the running one, because "
         "rents fall structurally with hardware deflation; both series, because the newest one "
         "jumps at each generation launch. value: the smaller fall.",
-        "stranded_assets_rise": "stranded GPU assets (idle book beyond normal slack plus "
-        f"book written off as impaired) above {_pct(t.stranded_share_of_book)} of the "
+        "stranded_assets_rise": "stranded GPU assets (idle book beyond normal slack, judged "
+        "on each generation's expected utilization as impairment is, plus book written off "
+        f"as impaired) above {_pct(t.stranded_share_of_book)} of the "
         "fleet's gross book value (book plus written off; column stranded_share_of_fleet) "
         f"[stranded_share_of_book], {sus}. value: share.",
         "capex_cut": "trailing 4-quarter AI capex (ai_capex_usd_b) more than "

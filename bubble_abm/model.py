@@ -504,10 +504,16 @@ class BubbleModel(Model):
             chipmaker.pay_operating_costs()
 
     def _depreciate_and_impair(self) -> None:
-        """Book depreciation, test each vintage for impairment, scrap the uneconomic ones."""
+        """Book depreciation, test each vintage for impairment, scrap the uneconomic ones.
+
+        Idle and impaired book are both judged on the same expectations: the impairment test
+        on expected rents and expected utilization (§11 item 10), idleness on the expected
+        utilization of each vintage's generation, so a GPU counts as stranded when its owner
+        expects it to stay idle, not in every weak quarter (a spot test flags most of the
+        book in any dip, §11 item 10).
+        """
         p = self.params
         life = p.gpu_accounting_life_years * 4.0
-        utilization = self.compute_result.utilization_by_generation
         opex_by_generation = self.opex_by_generation()
         expected_use_by_generation = np.clip(self.expected_utilization, 0.0, 1.0)
         last_generation = self.expected_rents_usd_per_hour.size - 1
@@ -534,7 +540,8 @@ class BubbleModel(Model):
             owner.impairment_usd_b = impairment + scrapped
             self.ledger.revalue(owner.account, -owner.impairment_usd_b)
             self.impairments_usd_b += owner.impairment_usd_b
-            used = utilization[np.minimum(np.maximum(fleet.generation, 0), utilization.size - 1)]
+            used = expected_use_by_generation[
+                np.minimum(np.maximum(fleet.generation, 0), expected_use_by_generation.size - 1)]
             owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
                 fleet.stranded_usd_b(used, p.target_utilization))
 

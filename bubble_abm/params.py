@@ -169,7 +169,9 @@ class Params(BaseModel):
         4.0, 0.0, 30.0, "log-price per unit utilization", "rents cyclical (Epoch price data)"
     )
     rent_adjustment_speed: float = param(
-        0.3, 0.05, 1.0, "fraction per quarter", "rents move partway to target each quarter"
+        0.6, 0.05, 1.0, "fraction per quarter",
+        "spot GPU rents reprice within months: H100 ~$8/h (2023) to ~$2/h (late 2024) as supply "
+        "came (E. Cheah, '$2 H100s', Oct 2024; Epoch AI price data)"
     )
     older_generation_rent_discount: float = param(
         0.8, 0.1, 1.0, "rent multiple per generation behind", "DESIGN §11 item 4"
@@ -228,6 +230,10 @@ class Params(BaseModel):
     )
     max_debt_to_cash_flow: float = param(
         4.0, 0.5, 20.0, "debt / annual cash flow", "leverage ceiling of levered clouds, neoclouds"
+    )
+    min_interest_coverage: float = param(
+        3.0, 0.5, 50.0, "cash flow / interest", "lenders size debt by interest cover: ~3x "
+        "EBITDA/interest is the BB-BBB boundary (S&P, Moody's rating methodologies)"
     )
     big_four_max_debt_to_cash_flow: float = param(
         1.0, 0.1, 20.0, "debt / annual cash flow", "AA-rated big four stay near 1x (filings)"

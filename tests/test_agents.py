@@ -62,6 +62,28 @@ def test_hyperscaler_return_test_rejects_gpus_whose_rent_cannot_pay_for_them(mod
     assert owner._expected_value_per_price(0.3, 20_000.0) < 0.2
 
 
+def test_higher_rates_lower_the_value_of_a_new_gpu_to_its_buyer(model):
+    """The return test discounts at today's rate: a rate shock enters the capex decision."""
+    owner = model.gpu_owners[0]
+    before = owner._expected_value_per_price(2.0, 20_000.0)
+    model.risk_free_rate += 0.03
+    assert owner._expected_value_per_price(2.0, 20_000.0) < 0.95 * before
+
+
+def test_dearer_borrowing_lowers_a_levered_owners_debt_ceiling(model):
+    """Lenders size debt by interest cover: wider spreads support less debt."""
+    owner = next(o for o in model.gpu_owners if o.kind != "big_four")
+    owner.rent_revenue_usd_b = 5.0  # some operating cash flow to borrow against
+    owner.credit_spread = 0.01
+    calm = owner.debt_ceiling_usd_b()
+    owner.credit_spread = 0.08
+    stressed = owner.debt_ceiling_usd_b()
+    cover = model.params.min_interest_coverage
+    assert stressed < calm
+    assert stressed == pytest.approx(
+        owner.annual_cash_flow_usd_b() / (cover * (model.risk_free_rate + 0.08)))
+
+
 def test_chipmaker_markup_rises_with_backlog_and_falls_with_idle_capacity(model):
     chipmaker = model.chipmakers[0]
     capacity = chipmaker.effective_capacity_h100e()

@@ -1,12 +1,18 @@
 """The chains emerge from the agents, as distributions over seeds (issue 3, DESIGN §8-§9).
 
-Each property must hold for most seeds, not for one hand-picked seed. Reduced populations
-(40 apps, 40 investors) give the same verdict rates as the default 120/120 here (checked with
-analysis/scenario_overview.py) and keep the file to about half a minute.
+Each property must hold for most seeds, not for one hand-picked seed: 20 seeds per scenario,
+and every scenario contrast is paired (the same seed in the baseline and in the scenario, so
+the runs are identical until the shock). Reduced populations (40 apps, 40 investors) give the
+same verdict rates as the default 120/120 here (checked with analysis/scenario_overview.py).
+Runs are cached per module; a shock scenario runs only as many quarters as its test reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from bubble_abm import BubbleModel
@@ -15,21 +21,43 @@ from bubble_abm.scenarios import load_scenario
 
 SMALL = {"n_app_companies": 40, "n_investors": 40}
 SEEDS = range(20)
+MOST = 0.8  # share of seeds a property must hold in
+#: Quarters a scenario needs for its test (the full horizon otherwise): the model never looks
+#: ahead, so a shorter run is the same path as the start of a longer one.
+QUARTERS = {"efficiency_shock": 20, "open_catchup": 16, "chip_supply_shock": 16}
 
-
-def _run(scenario: str, seed: int):
-    params = load_scenario(scenario, SMALL)
-    model = BubbleModel(params, rng=seed)
-    model.run_for(params.n_quarters)
-    return model.model_table()
+Tables = Callable[[str, int], pd.DataFrame]
 
 
 @pytest.fixture(scope="module")
-def chains() -> dict[str, list[dict]]:
-    return {name: [summarize_chain(_run(name, seed)) for seed in SEEDS]
+def tables() -> Tables:
+    cache: dict[tuple[str, int], pd.DataFrame] = {}
+
+    def get(scenario: str, seed: int) -> pd.DataFrame:
+        if (scenario, seed) not in cache:
+            params = load_scenario(scenario, SMALL)
+            quarters = QUARTERS.get(scenario, params.n_quarters)
+            model = BubbleModel(params.with_overrides(n_quarters=quarters), rng=seed)
+            model.run_for(quarters)
+            cache[scenario, seed] = model.model_table()
+        return cache[scenario, seed]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def chains(tables: Tables) -> dict[str, list[dict]]:
+    return {name: [summarize_chain(tables(name, seed)) for seed in SEEDS]
             for name in ("baseline", "data_wall", "efficiency_compounds")}
 
 
+def _paired(tables: Tables, scenario: str, rows: slice, measure) -> np.ndarray:
+    """measure(scenario rows) - measure(baseline rows), one value per seed."""
+    return np.array([measure(tables(scenario, seed).iloc[rows])
+                     - measure(tables("baseline", seed).iloc[rows]) for seed in SEEDS])
+
+
+# --- the chains ---------------------------------------------------------------------------------
 def test_spend_chain_appears_in_2023_2026_in_the_baseline(chains):
     seen = [c["spend_chain_seen"] for c in chains["baseline"]]
     assert sum(seen) >= 0.9 * len(seen)
@@ -37,45 +65,64 @@ def test_spend_chain_appears_in_2023_2026_in_the_baseline(chains):
 
 def test_data_wall_busts_in_most_seeds(chains):
     verdicts = [c["verdict"] for c in chains["data_wall"]]
-    assert verdicts.count("bust") >= 0.8 * len(verdicts), verdicts
+    assert verdicts.count("bust") >= MOST * len(verdicts), verdicts
+
+
+@pytest.mark.xfail(reason="not yet: about half the data-wall busts have every link in design "
+                          "order; in the rest rents fall below trend a quarter after stranding "
+                          "or funding dries up after the fleet idles (README, 'What the model "
+                          "shows today')", strict=False)
+def test_collapse_links_come_in_design_order_behind_the_data_wall(chains):
+    ordered = [c["verdict"] == "bust" and c["collapse_in_order"] for c in chains["data_wall"]]
+    assert sum(ordered) >= MOST * len(ordered)
 
 
 def test_stranded_assets_rise_after_the_capex_peak_behind_the_data_wall(chains):
     rising = [c["stranded_max_after_peak_usd_b"] > max(c["stranded_at_peak_usd_b"], 0.0)
               for c in chains["data_wall"]]
-    assert sum(rising) >= 0.8 * len(rising)
+    assert sum(rising) >= MOST * len(rising)
 
 
 def test_compounding_efficiency_shows_no_collapse_chain_in_most_seeds(chains):
     verdicts = [c["verdict"] for c in chains["efficiency_compounds"]]
-    assert verdicts.count("bust") <= 0.2 * len(verdicts), verdicts
+    assert verdicts.count("bust") <= (1.0 - MOST) * len(verdicts), verdicts
 
 
-def test_efficiency_shock_idles_gpus_in_the_year_after_it():
-    """Same seeds: after the 2027Q1 jump, lower utilization and newest-generation rents and
-    more stranded GPU assets than the baseline (labs need far less compute per capability)."""
-    lower_use = lower_rent = more_stranded = 0
-    seeds = range(10)
-    for seed in seeds:
-        base, shock = (_run(name, seed) for name in ("baseline", "efficiency_shock"))
-        window = slice(16, 20)  # 2027Q1-2027Q4
-        b, s = base.iloc[window], shock.iloc[window]
-        assert list(s.quarter) == ["2027Q1", "2027Q2", "2027Q3", "2027Q4"]
-        lower_use += s.utilization.mean() < b.utilization.mean()
-        lower_rent += (s.newest_rental_price_usd_per_hour.mean()
-                       < b.newest_rental_price_usd_per_hour.mean())
-        more_stranded += s.stranded_gpu_assets_usd_b.mean() > b.stranded_gpu_assets_usd_b.mean()
-    assert min(lower_use, lower_rent, more_stranded) >= 0.8 * len(seeds)
+# --- scenario contrasts, paired by seed ---------------------------------------------------------
+def test_efficiency_shock_idles_gpus_and_lowers_rents_in_the_year_after_it(tables):
+    """After the 2027Q1 jump labs need far less compute per capability: lower utilization,
+    lower rents (the newest generation's and relative to trend) and more stranded assets."""
+    year = slice(16, 20)  # 2027Q1-2027Q4
+    assert list(tables("efficiency_shock", 0).quarter.iloc[year]) == [
+        "2027Q1", "2027Q2", "2027Q3", "2027Q4"]
+    for column, sign in (("utilization", -1), ("newest_rental_price_usd_per_hour", -1),
+                         ("rent_cycle_index", -1), ("stranded_gpu_assets_usd_b", +1)):
+        diff = sign * _paired(tables, "efficiency_shock", year, lambda t, c=column: t[c].mean())
+        assert (diff > 0).mean() >= MOST, (column, diff)
 
 
-def test_open_catchup_lowers_frontier_lab_margins():
-    """Same seeds: with open weights at the frontier, closed labs' serving margins in 2024-26
-    are lower (their price is capped near the open models')."""
-    lower = 0
-    seeds = range(10)
-    for seed in seeds:
-        base, catchup = (_run(name, seed) for name in ("baseline", "open_catchup"))
-        window = slice(4, 16)  # 2024Q1-2026Q4
-        lower += (catchup.frontier_gross_margin.iloc[window].mean()
-                  < base.frontier_gross_margin.iloc[window].mean())
-    assert lower >= 0.8 * len(seeds)
+def test_credit_shock_lowers_cumulative_capex(tables):
+    """Rates +3 pp and spreads +2.5 pp from 2026Q3 raise the hurdle of the capex return test
+    and shrink levered owners' debt capacity: less AI capex over the run in most seeds."""
+    diff = _paired(tables, "credit_shock", slice(None), lambda t: t.ai_capex_usd_b.sum())
+    assert (diff < 0).mean() >= MOST, diff
+    assert np.median(diff) < 0.0
+
+
+def test_open_catchup_lowers_frontier_lab_margins(tables):
+    """With open weights at the frontier, closed labs' serving margins in 2024-26 are lower
+    (their price is capped near the open models')."""
+    diff = _paired(tables, "open_catchup", slice(4, 16),
+                   lambda t: t.frontier_gross_margin.mean())
+    assert (diff < 0).mean() >= MOST, diff
+
+
+def test_chip_supply_shock_raises_gpu_prices_and_cuts_shipments(tables):
+    """Half the foundry capacity lost from 2025Q3: over 2025Q3-2026Q4 GPUs cost more per
+    H100e and fewer ship."""
+    after = slice(10, 16)
+    price = _paired(tables, "chip_supply_shock", after, lambda t: t.gpu_price_usd.mean())
+    shipped = _paired(tables, "chip_supply_shock", after,
+                      lambda t: t.gpu_shipments_h100e.sum())
+    assert (price > 0).mean() >= MOST, price
+    assert (shipped < 0).mean() >= MOST, shipped

@@ -106,11 +106,15 @@ class Hyperscaler(Agent):
                       + self.inhouse_revenue_usd_b)
 
     def debt_ceiling_usd_b(self) -> float:
-        """Most debt lenders allow: a multiple of annual operating cash flow, by kind."""
+        """Most debt lenders allow: a multiple of annual operating cash flow, by kind, and no
+        more than the cash flow covers ``min_interest_coverage`` times at today's borrowing
+        rate (risk-free plus own spread): dearer money supports less debt."""
         p = self.model.params
         multiple = (p.big_four_max_debt_to_cash_flow if self.kind == "big_four"
                     else p.max_debt_to_cash_flow)
-        return multiple * self.annual_cash_flow_usd_b()
+        cash_flow = self.annual_cash_flow_usd_b()
+        rate = max(self.model.risk_free_rate + self.credit_spread, 1e-6)
+        return min(multiple * cash_flow, cash_flow / (p.min_interest_coverage * rate))
 
     def leverage(self) -> float:
         return self.debt_usd_b / max(self.annual_cash_flow_usd_b(), 0.5)
@@ -186,12 +190,16 @@ class Hyperscaler(Agent):
         self.datacenter_projects = deque(x + per_quarter for x in self.datacenter_projects)
 
     def _expected_value_per_price(self, rent_usd_per_hour: float, price_usd: float) -> float:
-        """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying)."""
+        """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying).
+
+        Discounted at the owner's cost of capital: today's risk-free rate (with any rate
+        shock), its own credit spread (with any spread shock) and an equity premium.
+        """
         p = self.model.params
         opex = float(self.model.opex_by_generation()[-1])
         quarters = p.gpu_accounting_life_years * 4.0
         decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
-        discount = (1.0 + p.risk_free_rate + self.credit_spread + 0.04) ** -0.25
+        discount = (1.0 + self.model.risk_free_rate + self.credit_spread + 0.04) ** -0.25
         k = np.arange(1, int(quarters) + 1)
         net = np.maximum(rent_usd_per_hour * decay**k - opex, 0.0)
         # A new GPU adds capacity to the whole fleet: it earns at the fleet's expected use.
