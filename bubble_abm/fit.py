@@ -41,6 +41,7 @@ import datetime as dt
 import json
 import math
 import multiprocessing
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -411,15 +412,31 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
+_FITTED_SUFFIX = re.compile(r"\s*\[fitted: [^\]]*\]")
+_KEY_COMMENT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=\s*[^#]*?(#.*)$")
+
+
+def _line_comments(text: str) -> dict[str, str]:
+    """Trailing comments of ``key = value  # comment`` lines (kept when a file is rewritten)."""
+    comments = {}
+    for line in text.splitlines():
+        match = _KEY_COMMENT.match(line)
+        if match and '"' not in line.split("#", 1)[0]:
+            comments[match.group(1)] = match.group(2).rstrip()
+    return comments
+
+
 def format_fitted_scenario(result: FitResult, date: dt.date | None = None) -> str:
     """The fitted scenario as TOML: the base scenario's parameters with the fitted values."""
     date = date or dt.datetime.now(dt.UTC).date()
     path = _scenario_file(result.scenario)
     data = _read(path)
     base_values = dict(data.get("params", {}))
+    comments = _line_comments(path.read_text(encoding="utf-8"))
     name = scenario_name(result.scenario)
     fitted = ", ".join(f"{k}" for k in result.best)
-    description = (f"{data.get('description', name)} [fitted: {fitted}; objective "
+    base_description = _FITTED_SUFFIX.sub("", str(data.get("description", name)))
+    description = (f"{base_description} [fitted: {fitted}; objective "
                    f"{result.best_objective:.4g}]")
     inside, total = count_in_range(result.best_report)
     seeds = result.seeds
@@ -439,7 +456,8 @@ def format_fitted_scenario(result: FitResult, date: dt.date | None = None) -> st
     bound_of = {b.name: b for b in result.bounds}
     for key, value in base_values.items():
         if key not in result.best:
-            lines.append(f"{key} = {_toml_value(value)}")
+            comment = f"  {comments[key]}" if key in comments else ""
+            lines.append(f"{key} = {_toml_value(value)}{comment}")
     for key, value in result.best.items():
         b = bound_of[key]
         lines.append(f"{key} = {_toml_value(value)}  # fitted by bubble-abm fit on "

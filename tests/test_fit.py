@@ -6,6 +6,7 @@ few quarters (targets that end in 2023) and one or two seeds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 
@@ -20,6 +21,7 @@ from bubble_abm.fit import (
     FitError,
     ParameterBounds,
     fit,
+    format_fitted_scenario,
     objective,
     parse_bounds,
     target_distances,
@@ -154,6 +156,9 @@ def test_fitted_scenario_file_loads_and_validates(tmp_path):
     text = paths["fitted.toml"].read_text()
     assert "fitted by bubble-abm fit on" in text and "objective" in text
     assert "n_investors" not in tomllib.loads(text)["params"]  # --set values are not written
+    assert "token_price_elasticity = 1.15  # elasticity of token volume" in text  # comments kept
+    refit = format_fitted_scenario(dataclasses.replace(result, scenario=str(paths["fitted.toml"])))
+    assert tomllib.loads(refit)["description"].count("[fitted:") == 1  # no pile-up on refits
     params = load_scenario(paths["fitted.toml"])
     assert params.chip_markup == result.best["chip_markup"]
     baseline = load_scenario("baseline")
