@@ -73,13 +73,14 @@ Plotting uses ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import multiprocessing
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -756,11 +757,13 @@ def run_seeds(
     n_quarters: int | None = None,
     processes: int = 1,
     progress: Callable[[], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[SeedRun]:
     """Run a scenario once per seed (``seeds``: a count N for seeds 1..N, or the seeds).
 
-    ``processes`` > 1 uses a process pool (spawned workers); ``progress`` is called once per
-    finished seed. Runs come back in seed order.
+    ``processes`` > 1 uses a process pool (spawned workers); ``executor``, if given, is used
+    instead (e.g. one pool kept open across the many evaluations of ``bubble-abm fit``).
+    ``progress`` is called once per finished seed. Runs come back in seed order.
     """
     seed_list = _seed_list(seeds)
     params = load_scenario(scenario, overrides)  # validate here, before any worker starts
@@ -768,19 +771,21 @@ def run_seeds(
     jobs = [(str(scenario), dict(overrides or {}), seed, quarters) for seed in seed_list]
     workers = max(1, min(int(processes), len(jobs)))
     results: list[SeedRun | None] = [None] * len(jobs)
-    if workers == 1:
+    if executor is None and workers == 1:
         for i, job in enumerate(jobs):
             results[i] = _run_seed(job)
             if progress is not None:
                 progress()
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = {pool.submit(_run_seed, job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress()
+        return [run for run in results if run is not None]
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            context = multiprocessing.get_context("spawn")
+            executor = stack.enter_context(ProcessPoolExecutor(workers, mp_context=context))
+        futures = {executor.submit(_run_seed, job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress()
     return [run for run in results if run is not None]
 
 

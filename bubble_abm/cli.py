@@ -1,4 +1,4 @@
-"""Command line: ``bubble-abm run | calibrate | scenarios | params | events | viz`` (also
+"""Command line: ``bubble-abm run | calibrate | fit | scenarios | params | events | viz`` (also
 ``python -m bubble_abm``).
 
 Errors in the user's input (parameters, scenario files, argument values) are reported as one
@@ -62,6 +62,30 @@ a year (2024), a quarter (2025Q1) or a span (2023-2026). See runs/calibration/RE
 """
 
 
+_FIT_EPILOG = """\
+examples:
+  bubble-abm fit --param chip_markup_backlog_sensitivity=0:0.3 --set n_investors=40
+  bubble-abm fit --param chip_markup=2:4 --param initial_fleet_h100e --samples 24 --seeds 4
+  bubble-abm fit --scenario my.toml --targets my_targets.csv --param token_price_elasticity
+
+Estimates the chosen parameters by the method of simulated moments (bubble_abm.fit). Each
+candidate is run over the same seeds 1..N (common random numbers); the model moment of a target
+is the median across seeds, read as `bubble-abm calibrate` reads it. Objective: the sum over
+targets of ((distance of the median outside the target range) / (range width))^2, zero inside
+the range; parameter-type targets are included unless --exclude-parameter-targets. Search: the
+scenario's own values, a Latin hypercube of --samples points over the bounds (seeded by
+--sample-seed), then a bounded local optimiser (--method) from the --starts best points with
+--local-evals new runs each. Bounds default to each parameter's allowed range (see
+`bubble-abm params`); NAME=LOW:HIGH narrows them.
+
+Writes fitted.toml (a scenario file: the scenario's parameters with the fitted values, each
+with a comment giving the date and objective), candidates.csv (every evaluated candidate:
+values, objective, targets in range, each target's median) and calibration.csv (the best
+candidate's report) into the output folder. --set changes the runs of the fit (e.g. smaller
+populations for speed) and is recorded as a comment in fitted.toml, not written as a value.
+"""
+
+
 def _int_in(low: float, high: float | None = None) -> Callable[[str], int]:
     """An argparse type: an integer >= low (and <= high, if given), with a clear message."""
 
@@ -107,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Agent-based model of the AI investment bubble (Mesa 3.5): the spend chain "
         "from investors to chipmakers, and the collapse chain when the economics do not close.",
         epilog="examples:\n  bubble-abm run --seed 3\n  bubble-abm calibrate --seeds 20\n"
+        "  bubble-abm fit --param chip_markup=2:4\n"
         "  bubble-abm scenarios\n"
         "  bubble-abm params --format markdown\n  bubble-abm events\n\n"
         "Run `bubble-abm COMMAND --help` for the options of each command.",
@@ -219,6 +244,108 @@ def build_parser() -> argparse.ArgumentParser:
         "repeatable; the value is read as a TOML literal",
     )
     calibrate.set_defaults(handler=_cmd_calibrate)
+
+    fit = commands.add_parser(
+        "fit",
+        help="estimate chosen parameters against calibration targets (simulated moments)",
+        description="Fit chosen parameters of a scenario to a targets file by the method of "
+        "simulated moments and write the fitted scenario file.",
+        epilog=_FIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME[=LOW:HIGH]",
+        help="a parameter to fit, with optional bounds inside its allowed range; repeatable, "
+        "at least one",
+    )
+    fit.add_argument(
+        "--scenario",
+        default="baseline",
+        metavar="NAME|PATH",
+        help="the scenario to start from (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--targets",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="targets CSV (default: runs/calibration/targets.csv)",
+    )
+    fit.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="seeds 1..N, the same for every candidate, >= 1 (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--samples",
+        type=_nonnegative_int,
+        default=16,
+        metavar="N",
+        help="Latin-hypercube points, >= 0 (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--sample-seed",
+        type=_nonnegative_int,
+        default=0,
+        metavar="S",
+        help="seed of the Latin hypercube, >= 0 (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--starts",
+        type=_nonnegative_int,
+        default=1,
+        metavar="K",
+        help="local searches, from the K best points so far, >= 0 (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--local-evals",
+        type=_nonnegative_int,
+        default=24,
+        metavar="N",
+        help="new candidates each local search may run, >= 0 (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--method",
+        choices=("nelder-mead", "powell"),
+        default="nelder-mead",
+        help="bounded local optimiser from scipy.optimize (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--exclude-parameter-targets",
+        action="store_true",
+        help="leave parameter-type targets (inputs read from the scenario) out of the objective",
+    )
+    fit.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=2,
+        metavar="P",
+        help="worker processes for the seeds of a candidate, >= 1 (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: runs/output/fit-<scenario>)",
+    )
+    fit.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_assignment,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter in every run of the fit, e.g. --set n_investors=40 "
+        "(not written to fitted.toml); repeatable",
+    )
+    fit.set_defaults(handler=_cmd_fit)
 
     scenarios = commands.add_parser(
         "scenarios",
@@ -376,6 +503,53 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {path}")
     print()
     print(format_report(result.report, title=title))
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bubble_abm.calibration import TargetsError, format_report, load_targets
+    from bubble_abm.fit import FitError, fit, parse_bounds, write_fit_outputs
+
+    overrides = dict(args.overrides)
+    load_scenario(args.scenario, overrides)  # bad parameters fail here, before any run
+    try:
+        bounds = parse_bounds(args.params)
+        targets = load_targets(args.targets)
+    except (FitError, TargetsError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    name = scenario_name(args.scenario)
+    out = args.out if args.out is not None else scenario_dir() / "output" / f"fit-{name}"
+    total = 1 + args.samples + args.starts * args.local_evals
+    with tqdm(total=total, desc=f"fit {name}", unit="candidate", file=sys.stderr,
+              disable=not sys.stderr.isatty()) as bar:
+        try:
+            result = fit(args.scenario, [(b.name, b.low, b.high) for b in bounds],
+                         targets=targets, seeds=args.seeds, samples=args.samples,
+                         starts=args.starts, local_evals=args.local_evals, method=args.method,
+                         sample_seed=args.sample_seed, overrides=overrides,
+                         include_parameter_targets=not args.exclude_parameter_targets,
+                         processes=args.processes, progress=lambda: bar.update(1))
+        except FitError as exc:
+            _error(str(exc))
+            return EXIT_USAGE
+    paths = write_fit_outputs(result, out)
+    evaluated = len(result.candidates)
+    start = ("n/a (outside the bounds)" if result.start_objective is None
+             else f"{result.start_objective:.4g}")
+    print(f"Fit of {name}: {evaluated} candidates over seeds 1-{args.seeds}; objective at the "
+          f"scenario's values {start}, best {result.best_objective:.4g}")
+    for b in result.bounds:
+        print(f"  {b.name} = {result.best[b.name]}  (bounds {b.low:g}-{b.high:g})")
+    print()
+    print(f"outputs in {out}:")
+    for path in paths.values():
+        print(f"  {path}")
+    print()
+    print(format_report(result.best_report, title=f"Best candidate: {name}, seeds "
+                        f"1-{args.seeds}"))
     return 0
 
 

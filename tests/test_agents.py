@@ -114,6 +114,28 @@ def test_chipmaker_ships_no_more_than_capacity_and_queues_the_rest(model):
     assert chipmaker.backlog_h100e[buyer.unique_id] >= 2.0 * capacity - 1e-6
 
 
+def test_chipmaker_plans_capacity_for_growing_orders_over_its_lead_time(model):
+    """Same orders this quarter and same expected level: a chipmaker whose orders have been
+    growing expands more than one whose orders have been flat (it plans for the orders due
+    when the capacity arrives)."""
+    expansions = {}
+    for label, previous in (("flat", 1.0), ("growing", 0.5)):
+        chipmaker = model.chipmakers[0]
+        capacity = chipmaker.capacity_h100e_per_quarter
+        chipmaker.capacity_pipeline = type(chipmaker.capacity_pipeline)(
+            [0.0] * len(chipmaker.capacity_pipeline))
+        chipmaker.backlog_h100e = {}
+        chipmaker.expected_orders_h100e = capacity
+        chipmaker.expected_order_growth_per_quarter = 0.0
+        chipmaker.previous_net_orders_h100e = previous * capacity
+        chipmaker.orders_h100e, chipmaker.cancelled_h100e = capacity, 0.0
+        chipmaker.plan_capacity()
+        expansions[label] = chipmaker.capacity_pipeline[-1]
+        chipmaker.capacity_h100e_per_quarter = capacity
+    assert expansions["flat"] == pytest.approx(0.0, abs=1e-9)
+    assert expansions["growing"] > 0.05 * model.chipmakers[0].capacity_h100e_per_quarter
+
+
 def test_chipmaker_new_generation_multiplies_capacity_in_h100e(model):
     chipmaker = model.chipmakers[0]
     before = chipmaker.capacity_h100e_per_quarter

@@ -1,8 +1,10 @@
 """Calibration report (bubble_abm.calibration) and the `bubble-abm calibrate` command.
 
 The mapping from targets to model statistics is checked on synthetic model tables whose sums and
-averages can be worked out by hand. Model runs use few quarters and small populations. There is
-deliberately no test of the baseline's in-range share: the model is not calibrated yet.
+averages can be worked out by hand. Model runs use few quarters and small populations. The drift
+test runs the shipped baseline with reduced populations (which give the same medians within a few
+per cent; README "Calibration") over a few seeds and fails when fewer than 80% of the targets are
+in range.
 """
 
 from __future__ import annotations
@@ -459,3 +461,16 @@ def test_calibrate_bad_arguments(argv, needles, tmp_path, capsys):
     code, _, err = run_cli(capsys, "calibrate", "--out", str(tmp_path / "o"), *argv)
     assert_usage_error(code, err, *needles)
     assert not (tmp_path / "o").exists()
+
+
+# --- the shipped baseline stays calibrated ------------------------------------------------------
+DRIFT_MIN_SHARE = 0.8  # issue 4: fail when the in-range share falls below 80%
+
+
+def test_baseline_stays_calibrated():
+    """The shipped baseline against the shipped targets: at least 80% of the medians in range."""
+    report = calibration_report("baseline", seeds=4,
+                                overrides={"n_app_companies": 40, "n_investors": 40})
+    inside, total = count_in_range(report)
+    assert total == len(load_targets())
+    assert inside / total >= DRIFT_MIN_SHARE, format_report(report)

@@ -13,7 +13,7 @@ from collections import deque
 from mesa import Agent
 
 from bubble_abm.core.hardware import cost_per_h100e_usd
-from bubble_abm.core.valuation import adaptive_update
+from bubble_abm.core.valuation import adaptive_update, growth_rate
 
 CAPACITY_COST_PER_H100E_COST = 0.25  # expansion cost per unit of quarterly capacity, x unit cost
 MARKUP_FLOOR_SHARE = 0.15  # markup never falls below 15% of its base (price war floor)
@@ -21,6 +21,10 @@ MARKUP_CEILING_SHARE = 3.0  # nor rises above three times it (allocation, not au
 CASH_BUFFER_QUARTERS_OF_REVENUE = 2.0  # cash kept before paying out to shareholders
 PAYOUT_SHARE = 0.5  # share of excess cash paid out each quarter (buybacks, dividends)
 OPEX_SHARE_OF_REVENUE = 0.1  # R&D and SG&A (NVIDIA ~10-15% of revenue)
+# Order growth a chipmaker extrapolates over its capacity lead time, per quarter: the same bounds
+# as the hyperscalers' planned growth (agents/hyperscaler.py), so neither side plans on more.
+MAX_PLANNED_ORDER_GROWTH_PER_QUARTER = 0.2
+MIN_PLANNED_ORDER_GROWTH_PER_QUARTER = -0.15
 
 
 class Chipmaker(Agent):
@@ -37,6 +41,8 @@ class Chipmaker(Agent):
         self.markup = p.chip_markup
         self.generation = model.roadmap_generation
         self.expected_orders_h100e = capacity_h100e
+        self.expected_order_growth_per_quarter = 0.0
+        self.previous_net_orders_h100e = 0.0
         self.orders_h100e = 0.0
         self.cancelled_h100e = 0.0
         self.shipments_h100e = 0.0
@@ -104,15 +110,30 @@ class Chipmaker(Agent):
         self.markup += 0.5 * (target - self.markup)
 
     def plan_capacity(self) -> None:
-        """Expand capacity toward expected orders; pay the foundry up front (lead time applies)."""
+        """Expand capacity toward the orders expected when new capacity arrives; pay the foundry
+        up front (lead time applies).
+
+        Like a hyperscaler planning its fleet (DESIGN §4), the chipmaker extrapolates the
+        growth of its orders (adaptive expectations of growth) over the capacity lead time:
+        capacity ordered now serves the orders of ``chip_capacity_lead_quarters`` from now.
+        """
         p = self.model.params
+        net_orders = max(self.orders_h100e - self.cancelled_h100e, 0.0)
+        observed_growth = growth_rate(net_orders, self.previous_net_orders_h100e)
+        self.previous_net_orders_h100e = net_orders
+        self.expected_order_growth_per_quarter = float(adaptive_update(
+            self.expected_order_growth_per_quarter, observed_growth, p.demand_expectation_weight))
         self.expected_orders_h100e = adaptive_update(
-            self.expected_orders_h100e,
-            max(self.orders_h100e - self.cancelled_h100e, 0.0) + 0.25 * self.backlog_total_h100e,
+            self.expected_orders_h100e, net_orders + 0.25 * self.backlog_total_h100e,
             p.demand_expectation_weight,
         )
+        planned_growth = float(np.clip(self.expected_order_growth_per_quarter,
+                                       MIN_PLANNED_ORDER_GROWTH_PER_QUARTER,
+                                       MAX_PLANNED_ORDER_GROWTH_PER_QUARTER))
+        orders_on_arrival = self.expected_orders_h100e * (
+            1.0 + planned_growth) ** p.chip_capacity_lead_quarters
         in_pipeline = float(sum(self.capacity_pipeline))
-        gap = self.expected_orders_h100e - self.capacity_h100e_per_quarter - in_pipeline
+        gap = orders_on_arrival - self.capacity_h100e_per_quarter - in_pipeline
         expansion = float(min(max(gap, 0.0),
                               p.chip_capacity_max_growth_per_quarter
                               * self.capacity_h100e_per_quarter))
