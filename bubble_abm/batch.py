@@ -1034,14 +1034,15 @@ def run_batch(
     chunk_runs: int = DEFAULT_CHUNK_RUNS,
     flush_seconds: float = DEFAULT_FLUSH_SECONDS,
     max_in_flight: int | None = None,
-    run_function: Callable[[RunJob], RunResult] = run_one,
+    run_function: Callable[[RunJob], RunResult] | None = None,
     on_start: Callable[[int, int], None] | None = None,
     on_run: Callable[[dict[str, Any]], None] | None = None,
 ) -> BatchOutcome:
     """Run every job of ``plan`` not yet in ``out``, writing results as they finish.
 
     ``on_start(total, already_done)`` is called once before the first run, ``on_run(row)``
-    after each run with its runs-table row. Results are written in parts of ``chunk_runs`` runs
+    after each run with its runs-table row. ``run_function`` (default :func:`run_one`) runs one
+    job; it must be a top-level function for process pools and Dask. Results are written in parts of ``chunk_runs`` runs
     (and at least every ``flush_seconds``). A run that raises is recorded as failed and the
     others go on. Ctrl-C writes the finished runs, stops the workers and raises
     :class:`BatchInterrupted` (re-running resumes). Returns a :class:`BatchOutcome`.
@@ -1061,7 +1062,7 @@ def run_batch(
         if on_start is not None:
             on_start(outcome.total, outcome.skipped)
         todo = (job for job in plan.jobs() if job.run_id not in done)
-        work = functools.partial(_guarded, run_function)
+        work = functools.partial(_guarded, run_function or run_one)
         try:
             with executor:
                 for _job, result in executor.imap_unordered(work, todo):

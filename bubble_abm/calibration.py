@@ -75,11 +75,9 @@ from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -762,26 +760,19 @@ def run_seeds(
     ``processes`` > 1 uses a process pool (spawned workers); ``progress`` is called once per
     finished seed. Runs come back in seed order.
     """
+    from bubble_abm.batch import make_executor
+
     seed_list = _seed_list(seeds)
     params = load_scenario(scenario, overrides)  # validate here, before any worker starts
     quarters = params.n_quarters if n_quarters is None else int(n_quarters)
     jobs = [(str(scenario), dict(overrides or {}), seed, quarters) for seed in seed_list]
-    workers = max(1, min(int(processes), len(jobs)))
-    results: list[SeedRun | None] = [None] * len(jobs)
-    if workers == 1:
-        for i, job in enumerate(jobs):
-            results[i] = _run_seed(job)
+    by_seed: dict[int, SeedRun] = {}
+    with make_executor(processes=max(1, min(int(processes), len(jobs)))) as executor:
+        for _job, run in executor.imap_unordered(_run_seed, jobs):
+            by_seed[run.seed] = run
             if progress is not None:
                 progress()
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = {pool.submit(_run_seed, job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress()
-    return [run for run in results if run is not None]
+    return [by_seed[seed] for seed in seed_list]
 
 
 @dataclass
