@@ -118,7 +118,9 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -694,6 +696,19 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while child processes are started (main thread only), then restore it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class SerialExecutor:
     """Runs each item in this process, in order."""
 
@@ -763,6 +778,7 @@ class ProcessExecutor:
 
 
 _END = object()
+_SCHEDULER_ADDRESS = re.compile(r"^([a-z]+://)?(\[[0-9a-fA-F:]+\]|[^:/\s]+):\d{1,5}$")
 
 
 class DaskExecutor:
@@ -773,6 +789,9 @@ class DaskExecutor:
                  max_in_flight: int | None = None):
         if (scheduler is None) == (n_workers is None):
             raise ValueError("give a scheduler address or a number of local workers")
+        if scheduler is not None and not _SCHEDULER_ADDRESS.match(scheduler):
+            raise BatchError(f"--scheduler {scheduler!r}: expected an address like "
+                             "tcp://HOST:PORT")
         self.scheduler = scheduler
         self.n_workers = n_workers
         self.max_in_flight = max_in_flight
@@ -787,13 +806,15 @@ class DaskExecutor:
         if self.scheduler is not None:
             try:
                 self.client = Client(self.scheduler, timeout="20s")
-            except (OSError, TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 - distributed raises OSError, ValueError...
                 raise BatchError(f"--scheduler {self.scheduler}: cannot connect to a Dask "
                                  f"scheduler there ({exc})") from None
         else:
-            self._cluster = LocalCluster(n_workers=int(self.n_workers), threads_per_worker=1,
-                                         processes=True, dashboard_address=None,
-                                         silence_logs=logging.ERROR)
+            with _sigint_ignored():  # the workers inherit it: Ctrl-C is the client's to handle
+                self._cluster = LocalCluster(n_workers=int(self.n_workers),
+                                             threads_per_worker=1, processes=True,
+                                             dashboard_address=None,
+                                             silence_logs=logging.ERROR)
             self.client = Client(self._cluster)
         return self
 
@@ -901,15 +922,13 @@ class _Store:
         self.event_schema = pa.schema(list(EVENT_TABLE_COLUMNS.items()))
 
     # opening: manifest, lock, orphans
-    def open(self) -> _Store:
+    def check(self) -> None:
+        """Fail unless ``out`` is new, empty, or a batch folder of the same plan."""
         out = self.out
-        spec = self.plan.to_spec()
-        manifest = out / MANIFEST
         if out.exists() and not out.is_dir():
             raise BatchError(f"--out {out}: exists and is not a folder")
-        if manifest.is_file():
-            old = read_manifest(out).get("spec", {})
-            differ = _spec_differences(old, spec)
+        if (out / MANIFEST).is_file():
+            differ = _spec_differences(read_manifest(out).get("spec", {}), self.plan.to_spec())
             if differ:
                 raise BatchError(
                     f"--out {out} holds a different batch (differs in: {', '.join(differ)}); "
@@ -917,6 +936,13 @@ class _Store:
         elif out.is_dir() and any(out.iterdir()):
             raise BatchError(f"--out {out}: folder is not empty and holds no batch "
                              f"({MANIFEST} missing); choose a new or empty folder")
+
+    def open(self) -> _Store:
+        """Check, create the folders, take the lock, write the manifest, drop orphan parts."""
+        self.check()
+        out = self.out
+        spec = self.plan.to_spec()
+        manifest = out / MANIFEST
         for name in DATASETS:
             (out / name).mkdir(parents=True, exist_ok=True)
         self._take_lock()
@@ -1042,46 +1068,44 @@ def run_batch(
 
     ``on_start(total, already_done)`` is called once before the first run, ``on_run(row)``
     after each run with its runs-table row. ``run_function`` (default :func:`run_one`) runs one
-    job; it must be a top-level function for process pools and Dask. Results are written in parts of ``chunk_runs`` runs
-    (and at least every ``flush_seconds``). A run that raises is recorded as failed and the
-    others go on. Ctrl-C writes the finished runs, stops the workers and raises
-    :class:`BatchInterrupted` (re-running resumes). Returns a :class:`BatchOutcome`.
+    job; it must be a top-level function for process pools and Dask. Results are written in
+    parts of ``chunk_runs`` runs (and at least every ``flush_seconds``). A run that raises is
+    recorded as failed and the others go on. Ctrl-C writes the finished runs, stops the workers
+    and raises :class:`BatchInterrupted` (re-running resumes). Returns a :class:`BatchOutcome`.
     """
     out = Path(out)
     store = _Store(out, plan, chunk_runs, flush_seconds)
     executor = make_executor(processes, scheduler, dask_local, max_in_flight)
-    store.open()
+    store.check()  # a different batch in `out` fails here, before any worker starts
     outcome = BatchOutcome(out, len(plan))
+    work = functools.partial(_guarded, run_function or run_one)
     try:
-        finished = store.finished()
-        done = set(finished["run_id"])
-        plan_ids = {job.run_id for job in plan.jobs()}
-        outcome.skipped = len(done & plan_ids)
-        previously_failed = int((finished["status"] == "failed").sum())
-        outcome.failed_total = previously_failed
-        if on_start is not None:
-            on_start(outcome.total, outcome.skipped)
-        todo = (job for job in plan.jobs() if job.run_id not in done)
-        work = functools.partial(_guarded, run_function or run_one)
-        try:
-            with executor:
+        with executor:
+            store.open()
+            try:
+                finished = store.finished()
+                done = set(finished["run_id"])
+                outcome.skipped = len(done & {job.run_id for job in plan.jobs()})
+                outcome.failed_total = int((finished["status"] == "failed").sum())
+                if on_start is not None:
+                    on_start(outcome.total, outcome.skipped)
+                todo = (job for job in plan.jobs() if job.run_id not in done)
                 for _job, result in executor.imap_unordered(work, todo):
-                    store.add(result)
                     row = result.row
-                    outcome.completed += 1
+                    outcome.completed += 1  # counted before it is stored: close() writes it
                     if row["status"] == "failed":
                         outcome.failed += 1
                         outcome.failed_total += 1
                     else:
                         verdict = str(row.get("verdict"))
                         outcome.verdicts[verdict] = outcome.verdicts.get(verdict, 0) + 1
+                    store.add(result)
                     if on_run is not None:
                         on_run(row)
-        except KeyboardInterrupt:
-            store.close()
-            raise BatchInterrupted(outcome) from None
-    finally:
-        store.close()
+            finally:
+                store.close()  # writes the finished runs, also when interrupted
+    except KeyboardInterrupt:
+        raise BatchInterrupted(outcome) from None
     return outcome
 
 
