@@ -60,7 +60,8 @@ Resume: running the same plan into the same folder skips the ``run_id`` already 
 and runs the rest; nothing is lost or written twice. A different plan into an existing batch
 folder is an error (:class:`BatchError` listing what differs): start a new folder. A lock file
 keeps two processes from writing the same folder at once. Runs that raised are recorded
-(``status == "failed"``) and count as done: the same parameters and seed fail the same way.
+(``status == "failed"``) and count as done: the same parameters and seed fail the same way
+(``run_batch(..., retry_failed=True)``, ``--retry-failed``, runs them again).
 
 Tables (columns; dtypes as returned by :func:`load_batch`)
 ==========================================================
@@ -133,6 +134,7 @@ from typing import Any, Literal, NamedTuple, get_args, get_origin
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from bubble_abm.params import ParameterError, Params, field_range, make_params
@@ -985,6 +987,23 @@ class _Store:
                     if path.name not in done:
                         path.unlink(missing_ok=True)
 
+    def drop_failed(self) -> int:
+        """Remove failed runs from the runs parts (they hold no quarters or events), so they
+        run again; returns how many were removed."""
+        removed = 0
+        for path in _parts(self.out / "runs"):
+            table = pq.read_table(path)
+            failed = pa.compute.equal(table["status"], "failed")
+            count = int(pa.compute.sum(failed).as_py() or 0)
+            if not count:
+                continue
+            removed += count
+            if count == table.num_rows:
+                path.unlink()
+            else:
+                _write_atomic(table.filter(pa.compute.invert(failed)), path)
+        return removed
+
     def finished(self) -> pd.DataFrame:
         """``run_id`` and ``status`` of every run already written."""
         frames = [pq.read_table(p, columns=["run_id", "status"]).to_pandas()
@@ -1061,6 +1080,7 @@ def run_batch(
     flush_seconds: float = DEFAULT_FLUSH_SECONDS,
     max_in_flight: int | None = None,
     run_function: Callable[[RunJob], RunResult] | None = None,
+    retry_failed: bool = False,
     on_start: Callable[[int, int], None] | None = None,
     on_run: Callable[[dict[str, Any]], None] | None = None,
 ) -> BatchOutcome:
@@ -1070,8 +1090,10 @@ def run_batch(
     after each run with its runs-table row. ``run_function`` (default :func:`run_one`) runs one
     job; it must be a top-level function for process pools and Dask. Results are written in
     parts of ``chunk_runs`` runs (and at least every ``flush_seconds``). A run that raises is
-    recorded as failed and the others go on. Ctrl-C writes the finished runs, stops the workers
-    and raises :class:`BatchInterrupted` (re-running resumes). Returns a :class:`BatchOutcome`.
+    recorded as failed and the others go on; failed runs count as done unless ``retry_failed``
+    (then they are removed from the folder and run again). Ctrl-C writes the finished runs,
+    stops the workers and raises :class:`BatchInterrupted` (re-running resumes). Returns a
+    :class:`BatchOutcome`.
     """
     out = Path(out)
     store = _Store(out, plan, chunk_runs, flush_seconds)
@@ -1083,6 +1105,8 @@ def run_batch(
         with executor:
             store.open()
             try:
+                if retry_failed:
+                    store.drop_failed()
                 finished = store.finished()
                 done = set(finished["run_id"])
                 outcome.skipped = len(done & {job.run_id for job in plan.jobs()})

@@ -401,6 +401,10 @@ def _add_batch_parser(commands: Any) -> None:
         "least every 10 s)",
     )
     batch.add_argument(
+        "--retry-failed", action="store_true",
+        help="run the batch's failed runs again (by default they count as done)",
+    )
+    batch.add_argument(
         "--quiet", action="store_true", help="no progress bar and no closing summary"
     )
     batch.set_defaults(handler=_cmd_batch)
@@ -509,7 +513,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     try:
         outcome = batch.run_batch(
             plan, out, processes=args.processes, scheduler=args.scheduler,
-            dask_local=args.dask_local, chunk_runs=chunk, on_start=on_start, on_run=on_run)
+            dask_local=args.dask_local, chunk_runs=chunk, retry_failed=args.retry_failed,
+            on_start=on_start, on_run=on_run)
     except batch.BatchInterrupted as exc:
         done = exc.outcome.skipped + exc.outcome.completed
         _error(f"interrupted: {done} of {exc.outcome.total} runs are written in {out}; "

@@ -343,8 +343,12 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path, reference):
     expected = load_batch(reference).runs
     expected = expected[expected["seed"] != 2].drop(columns="run_seconds").reset_index(drop=True)
     pd.testing.assert_frame_equal(ok, expected)
-    # failed runs count as done: the same parameters and seed would fail the same way
+    # failed runs count as done: the same parameters and seed would fail the same way ...
     assert run_batch(small_plan(), tmp_path / "failing").completed == 0
+    # ... unless asked to retry them (here the cause is gone)
+    outcome = run_batch(small_plan(), tmp_path / "failing", retry_failed=True)
+    assert outcome.completed == len(SCENARIOS) and outcome.failed_total == 0
+    assert_same_batch(load_batch(tmp_path / "failing"), load_batch(reference))
 
 
 def test_cli_exit_status_counts_failed_runs(tmp_path, capsys, monkeypatch):
