@@ -22,6 +22,7 @@ import pytest
 from cli_helpers import assert_usage_error, run_cli
 
 import bubble_abm.batch as batch
+import bubble_abm.batch.run as batch_run
 from bubble_abm.batch import (
     BatchError,
     BatchInterrupted,
@@ -177,7 +178,7 @@ def test_seed_lists():
 
 
 def test_parameter_names_do_not_clash_with_run_columns():
-    run_columns = (set(batch._ID_COLUMNS) | set(batch._RUN_INFO_COLUMNS)
+    run_columns = (set(batch_run._ID_COLUMNS) | set(batch_run._RUN_INFO_COLUMNS)
                    | set(batch.SUMMARY_COLUMNS))
     assert not run_columns & set(Params.model_fields)
 
@@ -224,7 +225,7 @@ def test_loader_dtypes_and_shapes(reference):
     assert runs["error"].isna().all() and (runs["quarters_run"] == QUARTERS).all()
     overrides = json.loads(runs.loc[runs["scenario"] == "data_wall", "overrides"].iloc[0])
     assert overrides["n_quarters"] == QUARTERS and "extra_data_worth" in overrides
-    assert runs["package_version"].eq(batch._package_version()).all()
+    assert runs["package_version"].eq(batch_run._package_version()).all()
 
     assert len(quarters) == n * QUARTERS
     assert not quarters.duplicated(["run_id", "step"]).any()
