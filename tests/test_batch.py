@@ -129,6 +129,20 @@ def test_sample_plan_records_its_design():
     assert batch.BatchPlan.from_spec(spec).to_spec() == spec
 
 
+def test_explicit_points_make_a_plan():
+    points = [{"lab_markup": 1.0, "training_run_quarters": 2},
+              {"training_run_quarters": 3, "lab_markup": 2.0}]
+    plan = make_plan(["baseline"], 2, points=points, overrides=SMALL)
+    assert plan.points == ({"lab_markup": 1.0, "training_run_quarters": 2},
+                           {"lab_markup": 2.0, "training_run_quarters": 3})
+    assert plan.swept == ("lab_markup", "training_run_quarters") and len(plan) == 4
+    with pytest.raises(BatchError, match="same parameters"):
+        make_plan(["baseline"], 1, points=[{"lab_markup": 1.0}, {"chip_markup": 1.0}])
+    with pytest.raises(ParameterError, match=r"point 1.*training_run_quarters"):
+        make_plan(["baseline"], 1, points=[{"training_run_quarters": 2},
+                                            {"training_run_quarters": 99}])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "needles"),
     [
@@ -304,8 +318,8 @@ def test_ctrl_c_writes_finished_runs_and_rerun_resumes(tmp_path, reference):
     assert info.value.outcome.completed == 2
     assert list(load_batch(out).runs["run_id"]) == seen  # flushed although the chunk was open
 
-    started = []
-    outcome = run_batch(small_plan(), out, on_start=lambda total, done: started.append(done))
+    started = []  # resumed from the manifest alone
+    outcome = batch.resume_batch(out, on_start=lambda total, done: started.append(done))
     assert started == [2] and outcome.skipped == 2 and outcome.completed == len(small_plan()) - 2
     assert_same_batch(load_batch(out), load_batch(reference))
 

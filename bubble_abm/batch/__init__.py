@@ -25,7 +25,8 @@ Plan (what to run)
     :class:`BatchPlan`: ``len(plan)`` runs, ``plan.jobs()`` yields :class:`RunJob` in plan order
     (scenario, then point, then seed), ``plan.swept`` (the grid/sample keys),
     ``plan.param_columns`` (every parameter that differs from its default in some run),
-    ``plan.to_spec()`` / ``BatchPlan.from_spec()`` (the manifest's JSON form).
+    ``plan.to_spec()`` / ``BatchPlan.from_spec()`` (the manifest's JSON form). ``points=[{key:
+    value}, ...]`` gives the parameter points explicitly instead (e.g. a SALib design).
     :func:`parse_grid` (``"key=v1,v2"``) and :func:`parse_sample` (``"key=low:high"``) read the
     command-line forms.
 
@@ -43,7 +44,8 @@ A batch
     finish. ``run_function`` replaces :func:`run_one` (a top-level function ``job ->
     RunResult``, picklable for pools). :func:`make_executor` gives the executors on their own
     (``with make_executor(processes=2) as ex: for item, result in ex.imap_unordered(fn,
-    items)``); ``bubble_abm.calibration.run_seeds`` uses them too.
+    items)``); ``bubble_abm.calibration.run_seeds`` uses them too. :func:`resume_batch`
+    ``(out, **kwargs)`` completes a batch from its manifest alone.
 
 Read back
     :func:`load_batch` ``(out, quarter_columns=None) -> BatchTables(runs, quarters, events)``
@@ -182,6 +184,7 @@ __all__ = [
     "parse_grid",
     "parse_sample",
     "read_manifest",
+    "resume_batch",
     "run_batch",
     "run_one",
     "sample_points",
@@ -280,3 +283,9 @@ def run_batch(
     except KeyboardInterrupt:
         raise BatchInterrupted(outcome) from None
     return outcome
+
+
+def resume_batch(out: str | Path, **kwargs: Any) -> BatchOutcome:
+    """Complete the batch in ``out`` from its manifest; keywords as for :func:`run_batch`."""
+    plan = BatchPlan.from_spec(read_manifest(out)["spec"])
+    return run_batch(plan, out, **kwargs)

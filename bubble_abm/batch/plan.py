@@ -237,6 +237,21 @@ class BatchPlan:
             sources=tuple(spec.get("sources", ())), param_columns=tuple(spec["param_columns"]))
 
 
+def _explicit_points(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Check a list of parameter points: known keys, the same keys in each point."""
+    result = [{k: _plain(v) for k, v in dict(point).items()} for point in points]
+    keys = list(result[0])
+    if not keys:
+        raise BatchError("points: the first point sets no parameter")
+    for key in keys:
+        _check_key(key, "points")
+    for i, point in enumerate(result):
+        if set(point) != set(keys):
+            raise BatchError(f"points: point {i} sets {sorted(point)}, the first sets "
+                             f"{sorted(keys)}; every point must set the same parameters")
+    return [{k: point[k] for k in keys} for point in result]
+
+
 def _seed_list(seeds: int | Iterable[int]) -> tuple[int, ...]:
     if isinstance(seeds, int | np.integer):
         if seeds < 1:
@@ -263,8 +278,12 @@ def make_plan(
     sample_seed: int = 0,
     overrides: Mapping[str, Any] | None = None,
     quarters: int | None = None,
+    points: Sequence[Mapping[str, Any]] | None = None,
 ) -> BatchPlan:
     """Validate and expand a batch: scenarios x parameter points x seeds (see module docs).
+
+    ``points`` gives the parameter points explicitly instead of a grid or sample (e.g. a
+    SALib design): a list of ``{key: value}`` with the same keys in every point.
 
     Raises :class:`BatchError` for a bad design and :class:`~bubble_abm.params.ParameterError`
     / :class:`~bubble_abm.scenarios.ScenarioError` for a bad scenario or parameter value.
@@ -287,22 +306,28 @@ def make_plan(
     for key in fixed:
         _check_key(key, "--set")
 
-    if grid and sample:
-        raise BatchError("give either --grid or --sample, not both")
+    designs = [name for name, given in (("--grid", grid), ("--sample", sample),
+                                        ("points", points)) if given]
+    if len(designs) > 1:
+        raise BatchError(f"give one of --grid, --sample or points, not {' and '.join(designs)}")
     if sample is None and n is not None:
         raise BatchError("--n needs --sample (the ranges to sample)")
     if grid:
-        points = grid_points(grid)
+        point_list = grid_points(grid)
         design: dict[str, Any] = {"method": "grid",
                                   "grid": {k: [_plain(v) for v in vs] for k, vs in grid.items()}}
     elif sample:
         if n is None:
             raise BatchError("--sample needs --n (the number of parameter points)")
-        points = sample_points(sample, int(n), method, int(sample_seed))
+        point_list = sample_points(sample, int(n), method, int(sample_seed))
         design = {"method": method, "n": int(n), "sample_seed": int(sample_seed),
                   "sample": {k: [float(lo), float(hi)] for k, (lo, hi) in sample.items()}}
+    elif points:
+        point_list = _explicit_points(points)
+        design = {"method": "points", "n": len(point_list)}
     else:
-        points, design = [{}], {"method": "none"}
+        point_list, design = [{}], {"method": "none"}
+    points = point_list
     swept = tuple(points[0])
     clash = sorted(set(swept) & set(fixed))
     if clash:
