@@ -192,8 +192,6 @@ __all__ = [
     "summarize_run",
 ]
 
-#: The three datasets of a batch folder, one sub-folder each.
-
 
 class BatchInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`run_batch`; ``outcome`` counts what was written before stopping."""

@@ -30,6 +30,7 @@ from bubble_abm.batch.run import (
     _package_version,
 )
 
+#: The three datasets of a batch folder, one sub-folder each.
 DATASETS = ("runs", "quarters", "events")
 MANIFEST = "manifest.json"
 LOCK = ".lock"
