@@ -465,9 +465,6 @@ def _simulate(model: Any, n_quarters: int, name: str, show_bar: bool) -> None:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    import hashlib
-    import json
-
     from tqdm import tqdm
 
     from bubble_abm import batch
@@ -492,11 +489,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     except batch.BatchError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    if args.out is not None:
-        out = args.out
-    else:
-        digest = hashlib.sha256(json.dumps(plan.to_spec(), sort_keys=True).encode()).hexdigest()
-        out = scenario_dir() / "output" / f"batch-{digest[:10]}"
+    out = args.out if args.out is not None else scenario_dir() / "output" / f"batch-{plan.digest()}"
     show_bar = not args.quiet and sys.stderr.isatty()
     bars: list[Any] = []
 

@@ -436,3 +436,25 @@ def test_cli_rerun_of_a_finished_batch_runs_nothing(capsys, reference):
     code, out, _ = run_cli(capsys, *CLI_ARGS, "--out", str(reference))
     assert code == 0
     assert f"{len(small_plan())} already done, 0 run now" in out
+
+
+def test_cli_rerun_with_scenario_paths_is_the_same_batch(capsys, reference):
+    from bubble_abm.scenarios import SCENARIO_DIR
+
+    paths = [str(SCENARIO_DIR / f"{name}.toml") for name in SCENARIOS]
+    argv = [*CLI_ARGS[:2], *paths, *CLI_ARGS[2 + len(SCENARIOS):]]
+    code, out, _ = run_cli(capsys, *argv, "--out", str(reference))
+    assert code == 0 and "0 run now" in out
+
+
+def test_cli_default_output_folder_is_named_by_the_batch(capsys, tmp_path, monkeypatch):
+    from bubble_abm.scenarios import SCENARIO_DIR
+
+    (tmp_path / "baseline.toml").write_bytes((SCENARIO_DIR / "baseline.toml").read_bytes())
+    monkeypatch.setenv("BUBBLE_ABM_RUNS", str(tmp_path))
+    argv = ["batch", "--seeds", "1", "--quarters", "2", "--set", "n_app_companies=20",
+            "--set", "n_investors=20", "--quiet"]
+    assert run_cli(capsys, *argv)[0] == 0
+    plan = make_plan(["baseline"], 1, overrides=SMALL, quarters=2)
+    out = tmp_path / "output" / f"batch-{plan.digest()}"
+    assert len(load_batch(out).runs) == 1

@@ -66,7 +66,9 @@ Layout of a batch folder ``out/``
 Resume: running the same plan into the same folder skips the ``run_id`` already in ``runs/``
 and runs the rest; nothing is lost or written twice. A different plan into an existing batch
 folder is an error (:class:`BatchError` listing what differs): start a new folder. A lock file
-keeps two processes from writing the same folder at once. Runs that raised are recorded
+keeps two processes from writing the same folder at once. An error outside a run (a worker
+process killed, a lost Dask cluster) stops the batch after the finished runs are written;
+re-running resumes. Runs that raised are recorded
 (``status == "failed"``) and count as done: the same parameters and seed fail the same way
 (``run_batch(..., retry_failed=True)``, ``--retry-failed``, runs them again).
 

@@ -23,6 +23,8 @@ from bubble_abm.scenarios import load_scenario, scenario_name
 #: Sampling methods of :func:`sample_points`.
 METHODS = ("lhs", "sobol")
 SPEC_FORMAT = "bubble_abm.batch/1"
+#: Spec keys recorded but not compared when a batch is resumed.
+UNCOMPARED_SPEC_KEYS = frozenset({"sources"})
 
 
 class BatchError(ValueError):
@@ -223,6 +225,13 @@ class BatchPlan:
             "base_values": self.base_values,
             "n_runs": len(self),
         }, sort_keys=True))
+
+    def digest(self) -> str:
+        """Short hash of the spec (without ``sources``: a name and its file path are the same
+        batch); the CLI's default output folder is named by it."""
+        spec = {k: v for k, v in self.to_spec().items() if k not in UNCOMPARED_SPEC_KEYS}
+        text = json.dumps(spec, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> BatchPlan:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bubble_abm.batch.plan import BatchError, BatchPlan, _plain
+from bubble_abm.batch.plan import UNCOMPARED_SPEC_KEYS, BatchError, BatchPlan, _plain
 from bubble_abm.batch.run import (
     _ID_COLUMNS,
     _QUARTER_ID_COLUMNS,
@@ -52,7 +52,7 @@ def read_manifest(out: str | Path) -> dict[str, Any]:
 
 
 def _spec_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    keys = sorted(set(old) | set(new))
+    keys = sorted((set(old) | set(new)) - UNCOMPARED_SPEC_KEYS)
     return [key for key in keys if old.get(key) != new.get(key)]
 
 
