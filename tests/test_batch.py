@@ -458,3 +458,17 @@ def test_cli_default_output_folder_is_named_by_the_batch(capsys, tmp_path, monke
     plan = make_plan(["baseline"], 1, overrides=SMALL, quarters=2)
     out = tmp_path / "output" / f"batch-{plan.digest()}"
     assert len(load_batch(out).runs) == 1
+
+
+def test_collapse_links_unpack_the_chain_summary(reference):
+    runs = load_batch(reference).runs
+    links = batch.collapse_links(runs)
+    assert len(links) == int(runs["collapse_links"].sum())
+    first = runs.iloc[0]
+    expected = json.loads(first["chain_json"])["collapse_links"]
+    mine = links[links["run_id"] == first["run_id"]]
+    assert len(mine) == len(expected) >= 1
+    assert list(mine["event"].astype(str)) == [link["event"] for link in expected]
+    assert list(mine["quarters_from_peak"]) == [link["quarters_from_peak"] for link in expected]
+    assert (mine["step"] - first["chain_capex_peak_step"] == mine["quarters_from_peak"]).all()
+    assert links["event"].dtype == "category" and links["lag"].dtype == "Int64"

@@ -49,7 +49,9 @@ A batch
 
 Read back
     :func:`load_batch` ``(out, quarter_columns=None) -> BatchTables(runs, quarters, events)``
-    with pandas dtypes (below); :func:`read_manifest` ``(out)`` gives the manifest.
+    with pandas dtypes (below); :func:`read_manifest` ``(out)`` gives the manifest;
+    :func:`collapse_links` ``(runs)`` unpacks each run's collapse links (event, stage, quarter,
+    step, quarters from the capex peak, lag after the previous link) from ``chain_json``.
 
 Layout of a batch folder ``out/``
 =================================
@@ -158,6 +160,7 @@ from bubble_abm.batch.store import (
     DEFAULT_FLUSH_SECONDS,
     BatchTables,
     _Store,
+    collapse_links,
     load_batch,
     read_manifest,
 )
@@ -179,6 +182,7 @@ __all__ = [
     "RunJob",
     "RunResult",
     "SerialExecutor",
+    "collapse_links",
     "grid_points",
     "load_batch",
     "make_executor",

@@ -305,3 +305,37 @@ def load_batch(out: str | Path, quarter_columns: Sequence[str] | None = None) ->
         for name in ("spell", "end_step"):
             events[name] = events[name].astype("int64")
     return BatchTables(runs, quarters, events)
+
+
+def collapse_links(runs: pd.DataFrame) -> pd.DataFrame:
+    """The collapse links of each run as a table, unpacked from ``chain_json``.
+
+    One row per link that :func:`bubble_abm.chains.summarize_chain` counted near the run's
+    capex peak: ``run_id``, ``scenario``, ``seed``, ``point``, ``event`` (category), ``stage``
+    (position in :data:`bubble_abm.chains.COLLAPSE_ORDER`), ``quarter``, ``step``,
+    ``quarters_from_peak`` and ``lag`` (quarters after the previous link; missing for the
+    first), in the run's time order. Failed runs have none.
+    """
+    from bubble_abm.chains import EVENT_DEFINITIONS
+
+    rows = []
+    keys = ("run_id", "scenario", "seed", "point")
+    for record in runs.loc[runs["chain_json"].notna(), [*keys, "chain_json"]].itertuples(
+            index=False):
+        chain = json.loads(record.chain_json)
+        lags = chain.get("lags") or {}
+        for link in chain.get("collapse_links") or []:
+            rows.append({**{k: getattr(record, k) for k in keys},
+                         **{k: link.get(k) for k in ("event", "stage", "quarter", "step",
+                                                     "quarters_from_peak")},
+                         "lag": lags.get(link.get("event"))})
+    columns = [*keys, "event", "stage", "quarter", "step", "quarters_from_peak", "lag"]
+    links = pd.DataFrame(rows, columns=columns)
+    if "scenario" in runs and isinstance(runs["scenario"].dtype, pd.CategoricalDtype):
+        links["scenario"] = pd.Categorical(links["scenario"],
+                                           categories=runs["scenario"].cat.categories)
+    links["event"] = pd.Categorical(links["event"], categories=list(EVENT_DEFINITIONS))
+    for name in ("seed", "point", "stage", "step", "quarters_from_peak"):
+        links[name] = links[name].astype("int64")
+    links["lag"] = links["lag"].astype("Int64")
+    return links
