@@ -412,6 +412,8 @@ def test_serial_pool_and_dask_give_identical_tables(tmp_path, reference):
         (["--set", "n_investors=0"], ["n_investors", "[1, 200000]"]),
         (["--processes", "0"], ["--processes", "must be >= 1"]),
         (["--scheduler", "tcp://x:1", "--dask-local", "2"], ["not allowed with"]),
+        (["--dask-local", "2", "--processes", "2"], ["--processes", "Dask"]),
+        (["--scheduler", "nonsense"], ["--scheduler", "tcp://HOST:PORT"]),
     ],
 )
 def test_cli_bad_input(capsys, tmp_path, argv, needles):

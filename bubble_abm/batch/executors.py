@@ -195,6 +195,9 @@ def make_executor(processes: int = 1, scheduler: str | None = None,
     ``(item, fn(item))`` as results finish."""
     if scheduler is not None and dask_local is not None:
         raise BatchError("give either --scheduler or --dask-local, not both")
+    if (scheduler is not None or dask_local is not None) and processes > 1:
+        raise BatchError("--processes is for a local process pool; with Dask the cluster's "
+                         "workers run the batch (give one of them)")
     if scheduler is not None or dask_local is not None:
         return DaskExecutor(scheduler, dask_local, max_in_flight)
     if processes > 1:
