@@ -82,7 +82,8 @@ Read the results with bubble_abm.batch.load_batch(DIR).
 --grid takes the cartesian product over its keys; --sample draws --n points in the ranges by
 Latin hypercube (lhs) or scrambled Sobol (sobol), reproducible from --sample-seed; integer
 parameters are rounded. Exit status: 0 if every run succeeded, 1 if any failed (their errors
-are in the runs table: status, error), 2 for bad input, 130 if interrupted (Ctrl-C).
+are in the runs table: status, error), 2 for bad input, 130 if interrupted (Ctrl-C or
+SIGTERM: the finished runs are written and the same command resumes).
 """
 
 
@@ -465,6 +466,8 @@ def _simulate(model: Any, n_quarters: int, name: str, show_bar: bool) -> None:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    import signal
+
     from tqdm import tqdm
 
     from bubble_abm import batch
@@ -502,7 +505,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     def on_run(row: dict[str, Any]) -> None:
         bars[0].update(1)
 
+    def on_sigterm(signum: int, frame: Any) -> None:  # `kill`, a job scheduler's time limit
+        raise KeyboardInterrupt
+
     chunk = args.chunk if args.chunk is not None else batch.DEFAULT_CHUNK_RUNS
+    previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         outcome = batch.run_batch(
             plan, out, processes=args.processes, scheduler=args.scheduler,
@@ -517,6 +524,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_USAGE
     finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
         for bar in bars:
             bar.close()
     if not args.quiet:
