@@ -14,14 +14,15 @@ Public API
 
 Plan (what to run)
     :func:`make_plan` ``(scenarios, seeds, grid=None, sample=None, n=None, method="lhs",
-    sample_seed=0, overrides=None, quarters=None) -> BatchPlan``. ``seeds`` is a count N (seeds
-    1..N, as ``bubble-abm calibrate``) or a list. Parameter points come from a ``grid``
-    (``{key: [values]}``, cartesian product over keys) or a ``sample`` (``{key: (low, high)}``,
-    ``n`` points by Latin hypercube ``"lhs"`` or scrambled Sobol ``"sobol"``, scipy.stats.qmc
-    seeded with ``sample_seed``; integer parameters rounded), or neither (one point: the
-    scenario as it is). ``overrides`` apply to every run (``--set``), ``quarters`` sets
-    ``n_quarters``. Every (scenario, point) is validated here: an unknown key or a value outside
-    the parameter's range raises :class:`BatchError` naming the field and its allowed range.
+    sample_seed=0, overrides=None, quarters=None, points=None) -> BatchPlan``. ``seeds`` is a
+    count N (seeds 1..N, as ``bubble-abm calibrate``) or a list. Parameter points come from a
+    ``grid`` (``{key: [values]}``, cartesian product over keys) or a ``sample`` (``{key: (low,
+    high)}``, ``n`` points by Latin hypercube ``"lhs"`` or scrambled Sobol ``"sobol"``,
+    scipy.stats.qmc seeded with ``sample_seed``; integer parameters rounded), or neither (one
+    point: the scenario as it is). ``overrides`` apply to every run (``--set``), ``quarters``
+    sets ``n_quarters``. Every (scenario, point) is validated here: a bad design or an unknown
+    key raises :class:`BatchError`, a value outside a parameter's range
+    :class:`~bubble_abm.params.ParameterError`, both naming the field and its allowed range.
     :class:`BatchPlan`: ``len(plan)`` runs, ``plan.jobs()`` yields :class:`RunJob` in plan order
     (scenario, then point, then seed), ``plan.swept`` (the grid/sample keys),
     ``plan.param_columns`` (every parameter that differs from its default in some run),
@@ -70,9 +71,9 @@ and runs the rest; nothing is lost or written twice. A different plan into an ex
 folder is an error (:class:`BatchError` listing what differs): start a new folder. A lock file
 keeps two processes from writing the same folder at once. An error outside a run (a worker
 process killed, a lost Dask cluster) stops the batch after the finished runs are written;
-re-running resumes. Runs that raised are recorded
-(``status == "failed"``) and count as done: the same parameters and seed fail the same way
-(``run_batch(..., retry_failed=True)``, ``--retry-failed``, runs them again).
+re-running resumes. Runs that raised are recorded (``status == "failed"``) and count as done:
+the same parameters and seed fail the same way (``run_batch(..., retry_failed=True)``,
+``--retry-failed``, runs them again).
 
 Tables (columns; dtypes as returned by :func:`load_batch`)
 ==========================================================
