@@ -76,11 +76,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import multiprocessing
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -757,36 +755,31 @@ def run_seeds(
     n_quarters: int | None = None,
     processes: int = 1,
     progress: Callable[[], None] | None = None,
-    executor: Executor | None = None,
+    executor: Any = None,
 ) -> list[SeedRun]:
     """Run a scenario once per seed (``seeds``: a count N for seeds 1..N, or the seeds).
 
-    ``processes`` > 1 uses a process pool (spawned workers); ``executor``, if given, is used
-    instead (e.g. one pool kept open across the many evaluations of ``bubble-abm fit``).
+    ``processes`` > 1 uses a process pool (spawned workers); ``executor``, if given (one of
+    :func:`bubble_abm.batch.make_executor`'s, already entered), is used instead: e.g. one pool
+    kept open across the many evaluations of ``bubble-abm fit``.
     ``progress`` is called once per finished seed. Runs come back in seed order.
     """
+    from bubble_abm.batch import make_executor
+
     seed_list = _seed_list(seeds)
     params = load_scenario(scenario, overrides)  # validate here, before any worker starts
     quarters = params.n_quarters if n_quarters is None else int(n_quarters)
     jobs = [(str(scenario), dict(overrides or {}), seed, quarters) for seed in seed_list]
-    workers = max(1, min(int(processes), len(jobs)))
-    results: list[SeedRun | None] = [None] * len(jobs)
-    if executor is None and workers == 1:
-        for i, job in enumerate(jobs):
-            results[i] = _run_seed(job)
-            if progress is not None:
-                progress()
-        return [run for run in results if run is not None]
+    by_seed: dict[int, SeedRun] = {}
     with contextlib.ExitStack() as stack:
         if executor is None:
-            context = multiprocessing.get_context("spawn")
-            executor = stack.enter_context(ProcessPoolExecutor(workers, mp_context=context))
-        futures = {executor.submit(_run_seed, job): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
+            executor = stack.enter_context(
+                make_executor(processes=max(1, min(int(processes), len(jobs)))))
+        for _job, run in executor.imap_unordered(_run_seed, jobs):
+            by_seed[run.seed] = run
             if progress is not None:
                 progress()
-    return [run for run in results if run is not None]
+    return [by_seed[seed] for seed in seed_list]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Command line: ``bubble-abm run | calibrate | fit | scenarios | params | events | viz`` (also
+"""Command line: ``bubble-abm run | batch | calibrate | fit | scenarios | params | events | viz`` (also
 ``python -m bubble_abm``).
 
 Errors in the user's input (parameters, scenario files, argument values) are reported as one
@@ -86,6 +86,31 @@ populations for speed) and is recorded as a comment in fitted.toml, not written 
 """
 
 
+_BATCH_EPILOG = """\
+examples:
+  bubble-abm batch --scenarios baseline data_wall --seeds 100 --processes 2
+  bubble-abm batch --seeds 20 --grid extra_data_worth=0.2,1,5 --grid chip_markup=1.5,2.8 \\
+      --out runs/output/sweep
+  bubble-abm batch --seeds 10 --sample extra_data_worth=0:5 --sample lab_markup=0.5:3 \\
+      --n 64 --method sobol --quarters 32
+  bubble-abm batch --scenarios baseline --seeds 1000 --dask-local 2 --quiet
+  bubble-abm batch --scenarios baseline --seeds 1000 --scheduler tcp://10.0.0.5:8786
+
+Runs every scenario x parameter point x seed (seeds 1..N) and streams the results to Parquet
+under the output folder: runs/ (one row per run: parameters, summary, chain verdict),
+quarters/ (one row per run and quarter: every model column) and events/ (the chain events of
+every run), plus manifest.json (the batch spec). Re-running the same command resumes: runs
+already written are skipped. A different batch into an existing folder is an error.
+Read the results with bubble_abm.batch.load_batch(DIR).
+
+--grid takes the cartesian product over its keys; --sample draws --n points in the ranges by
+Latin hypercube (lhs) or scrambled Sobol (sobol), reproducible from --sample-seed; integer
+parameters are rounded. Exit status: 0 if every run succeeded, 1 if any failed (their errors
+are in the runs table: status, error), 2 for bad input, 130 if interrupted (Ctrl-C or
+SIGTERM: the finished runs are written and the same command resumes).
+"""
+
+
 def _int_in(low: float, high: float | None = None) -> Callable[[str], int]:
     """An argparse type: an integer >= low (and <= high, if given), with a clear message."""
 
@@ -131,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Agent-based model of the AI investment bubble (Mesa 3.5): the spend chain "
         "from investors to chipmakers, and the collapse chain when the economics do not close.",
         epilog="examples:\n  bubble-abm run --seed 3\n  bubble-abm calibrate --seeds 20\n"
+        "  bubble-abm batch --scenarios baseline data_wall --seeds 100 --processes 2\n"
         "  bubble-abm fit --param chip_markup=2:4\n"
         "  bubble-abm scenarios\n"
         "  bubble-abm params --format markdown\n  bubble-abm events\n\n"
@@ -189,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no progress bar, summary or list of output files"
     )
     run.set_defaults(handler=_cmd_run)
+
+    _add_batch_parser(commands)
 
     calibrate = commands.add_parser(
         "calibrate",
@@ -411,6 +439,105 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_batch_parser(commands: Any) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="run scenarios x parameter points x seeds in parallel, streamed to Parquet",
+        description="Run many scenarios, parameter points and seeds (serially, in a process "
+        "pool or on a Dask cluster), writing runs, quarters and chain events as Parquet as "
+        "runs finish. Interrupted batches resume when the same command is run again.",
+        epilog=_BATCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["baseline"],
+        metavar="NAME|PATH",
+        help="scenario names in runs/ or paths to .toml files (default: baseline)",
+    )
+    batch.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="number of seeds, >= 1; runs seeds 1..N of every scenario and point "
+        "(default: %(default)s)",
+    )
+    batch.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="sweep a parameter over these values (TOML literals); repeat for more "
+        "parameters: the points are the cartesian product",
+    )
+    batch.add_argument(
+        "--sample",
+        action="append",
+        default=[],
+        metavar="KEY=LOW:HIGH",
+        help="sample a numeric parameter in [LOW, HIGH] (inside its allowed range); repeat "
+        "for more parameters; needs --n",
+    )
+    batch.add_argument(
+        "--n", type=_positive_int, default=None, metavar="N",
+        help="number of parameter points to sample, >= 1",
+    )
+    batch.add_argument(
+        "--method", choices=("lhs", "sobol"), default="lhs",
+        help="sampling design: Latin hypercube or scrambled Sobol (default: %(default)s)",
+    )
+    batch.add_argument(
+        "--sample-seed", type=_nonnegative_int, default=0, metavar="S",
+        help="seed of the sampling design, >= 0 (default: %(default)s)",
+    )
+    batch.add_argument(
+        "--quarters", type=_quarters, default=None, metavar="Q",
+        help="quarters per run, 1..400 (default: each scenario's n_quarters)",
+    )
+    batch.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_assignment,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter in every run, e.g. --set n_investors=50; repeatable",
+    )
+    batch.add_argument(
+        "--processes", type=_positive_int, default=1, metavar="P",
+        help="worker processes, >= 1 (default: %(default)s)",
+    )
+    dask = batch.add_mutually_exclusive_group()
+    dask.add_argument(
+        "--scheduler", default=None, metavar="tcp://HOST:PORT",
+        help="run on an existing Dask distributed cluster (workers need bubble_abm installed)",
+    )
+    dask.add_argument(
+        "--dask-local", type=_positive_int, default=None, metavar="N",
+        help="start a local Dask cluster with N single-threaded worker processes",
+    )
+    batch.add_argument(
+        "--out", type=Path, default=None, metavar="DIR",
+        help="output folder (default: runs/output/batch-<hash of the batch spec>, so the same "
+        "command resumes the same folder)",
+    )
+    batch.add_argument(
+        "--chunk", type=_positive_int, default=None, metavar="K",
+        help="runs per Parquet part file, >= 1 (default: 20; results are also written at "
+        "least every 10 s)",
+    )
+    batch.add_argument(
+        "--retry-failed", action="store_true",
+        help="run the batch's failed runs again (by default they count as done)",
+    )
+    batch.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no closing summary"
+    )
+    batch.set_defaults(handler=_cmd_batch)
+
+
 # --- commands ---------------------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     from bubble_abm import BubbleModel
@@ -463,6 +590,80 @@ def _simulate(model: Any, n_quarters: int, name: str, show_bar: bool) -> None:
             bar.update(1)
             if not getattr(model, "running", True):
                 break
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import signal
+
+    from tqdm import tqdm
+
+    from bubble_abm import batch
+
+    try:
+        grid: dict[str, list[Any]] = {}
+        for text in args.grid:
+            key, values = batch.parse_grid(text)
+            if key in grid:
+                raise batch.BatchError(f"--grid {key}: given twice")
+            grid[key] = values
+        sample: dict[str, tuple[float, float]] = {}
+        for text in args.sample:
+            key, bounds = batch.parse_sample(text)
+            if key in sample:
+                raise batch.BatchError(f"--sample {key}: given twice")
+            sample[key] = bounds
+        plan = batch.make_plan(
+            args.scenarios, args.seeds, grid=grid or None, sample=sample or None, n=args.n,
+            method=args.method, sample_seed=args.sample_seed, overrides=dict(args.overrides),
+            quarters=args.quarters)
+    except batch.BatchError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    out = args.out if args.out is not None else scenario_dir() / "output" / f"batch-{plan.digest()}"
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bars: list[Any] = []
+
+    def on_start(total: int, done: int) -> None:
+        if done and not args.quiet:
+            print(f"{out}: resuming, {done} of {total} runs already done", file=sys.stderr)
+        bars.append(tqdm(total=total, initial=done, desc="batch", unit="run", file=sys.stderr,
+                         disable=not show_bar, smoothing=0.1))
+
+    def on_run(row: dict[str, Any]) -> None:
+        bars[0].update(1)
+
+    def on_sigterm(signum: int, frame: Any) -> None:  # `kill`, a job scheduler's time limit
+        raise KeyboardInterrupt
+
+    chunk = args.chunk if args.chunk is not None else batch.DEFAULT_CHUNK_RUNS
+    previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        outcome = batch.run_batch(
+            plan, out, processes=args.processes, scheduler=args.scheduler,
+            dask_local=args.dask_local, chunk_runs=chunk, retry_failed=args.retry_failed,
+            on_start=on_start, on_run=on_run)
+    except batch.BatchInterrupted as exc:
+        done = exc.outcome.skipped + exc.outcome.completed
+        _error(f"interrupted: {done} of {exc.outcome.total} runs are written in {out}; "
+               "run the same command again to resume")
+        return 130
+    except batch.BatchError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        for bar in bars:
+            bar.close()
+    if not args.quiet:
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.verdicts.items()))
+        print(f"batch: {outcome.total} runs in {out} ({outcome.skipped} already done, "
+              f"{outcome.completed} run now{': ' + verdicts if verdicts else ''})")
+        print(f"load with: bubble_abm.batch.load_batch({str(out)!r})")
+    if outcome.failed_total:
+        _error(f"{outcome.failed_total} of {outcome.total} runs failed; see the runs table "
+               "(status == 'failed', error)")
+        return 1
+    return 0
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:

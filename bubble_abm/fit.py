@@ -40,11 +40,9 @@ import contextlib
 import datetime as dt
 import json
 import math
-import multiprocessing
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +52,7 @@ import pandas as pd
 from scipy import optimize
 from scipy.stats import qmc
 
+from bubble_abm.batch import make_executor
 from bubble_abm.calibration import (
     _PARAMETER_HOW,
     _as_targets,
@@ -370,9 +369,8 @@ def fit(
     with contextlib.ExitStack() as stack:
         executor = None
         if processes > 1:
-            context = multiprocessing.get_context("spawn")
-            executor = stack.enter_context(ProcessPoolExecutor(
-                min(int(processes), len(seed_list)), mp_context=context))
+            executor = stack.enter_context(
+                make_executor(processes=min(int(processes), len(seed_list))))
         evaluate = _Evaluator(scenario, frame, bounds, seed_list, overrides,
                               include_parameter_targets, executor, progress)
         start_objective = None
