@@ -1,5 +1,5 @@
-"""Command line: ``bubble-abm run | batch | calibrate | fit | scenarios | params | events | viz`` (also
-``python -m bubble_abm``).
+"""Command line: ``bubble-abm run | batch | calibrate | fit | scenarios | params | events |
+viz`` (also ``python -m bubble_abm``).
 
 Errors in the user's input (parameters, scenario files, argument values) are reported as one
 ``bubble-abm: error: ...`` line per problem on stderr with exit code 2, never as a traceback.

@@ -127,9 +127,9 @@ class Chipmaker(Agent):
             self.expected_orders_h100e, net_orders + 0.25 * self.backlog_total_h100e,
             p.demand_expectation_weight,
         )
-        planned_growth = float(np.clip(self.expected_order_growth_per_quarter,
-                                       MIN_PLANNED_ORDER_GROWTH_PER_QUARTER,
-                                       MAX_PLANNED_ORDER_GROWTH_PER_QUARTER))
+        planned_growth = float(min(max(self.expected_order_growth_per_quarter,
+                                       MIN_PLANNED_ORDER_GROWTH_PER_QUARTER),
+                                   MAX_PLANNED_ORDER_GROWTH_PER_QUARTER))
         orders_on_arrival = self.expected_orders_h100e * (
             1.0 + planned_growth) ** p.chip_capacity_lead_quarters
         in_pipeline = float(sum(self.capacity_pipeline))
