@@ -529,6 +529,10 @@ def _add_batch_parser(commands: Any) -> None:
         "least every 10 s)",
     )
     batch.add_argument(
+        "--compact", action="store_true",
+        help="when the batch is complete, merge its part files into parts of up to 1000 runs",
+    )
+    batch.add_argument(
         "--retry-failed", action="store_true",
         help="run the batch's failed runs again (by default they count as done)",
     )
@@ -654,6 +658,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous_sigterm)
         for bar in bars:
             bar.close()
+    if args.compact:
+        merged = batch.compact_batch(out)
+        if not args.quiet:
+            print(f"compacted: {merged} merged part file(s) per dataset")
     if not args.quiet:
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.verdicts.items()))
         print(f"batch: {outcome.total} runs in {out} ({outcome.skipped} already done, "

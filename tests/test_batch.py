@@ -474,3 +474,15 @@ def test_collapse_links_unpack_the_chain_summary(reference):
     assert list(mine["quarters_from_peak"]) == [link["quarters_from_peak"] for link in expected]
     assert (mine["step"] - first["chain_capex_peak_step"] == mine["quarters_from_peak"]).all()
     assert links["event"].dtype == "category" and links["lag"].dtype == "Int64"
+
+
+def test_compact_merges_parts_and_keeps_the_batch(tmp_path, reference):
+    out = tmp_path / "compact"
+    run_batch(small_plan(), out, chunk_runs=1)
+    assert len(list((out / "runs").glob("part-*.parquet"))) == len(small_plan())
+    assert batch.compact_batch(out, runs_per_part=4) == 2  # 4 + 2 runs
+    for dataset in batch.DATASETS:
+        assert len(list((out / dataset).glob("part-*.parquet"))) == 2, dataset
+        assert not list((out / dataset).glob(".tmp-*"))
+    assert_same_batch(load_batch(out), load_batch(reference))
+    assert run_batch(small_plan(), out).completed == 0

@@ -46,7 +46,8 @@ A batch
     RunResult``, picklable for pools). :func:`make_executor` gives the executors on their own
     (``with make_executor(processes=2) as ex: for item, result in ex.imap_unordered(fn,
     items)``); ``bubble_abm.calibration.run_seeds`` uses them too. :func:`resume_batch`
-    ``(out, **kwargs)`` completes a batch from its manifest alone.
+    ``(out, **kwargs)`` completes a batch from its manifest alone; :func:`compact_batch`
+    ``(out, runs_per_part=1000)`` merges its part files (``--compact``).
 
 Read back
     :func:`load_batch` ``(out, quarter_columns=None) -> BatchTables(runs, quarters, events)``
@@ -184,6 +185,7 @@ __all__ = [
     "RunResult",
     "SerialExecutor",
     "collapse_links",
+    "compact_batch",
     "grid_points",
     "load_batch",
     "make_executor",
@@ -294,3 +296,15 @@ def resume_batch(out: str | Path, **kwargs: Any) -> BatchOutcome:
     """Complete the batch in ``out`` from its manifest; keywords as for :func:`run_batch`."""
     plan = BatchPlan.from_spec(read_manifest(out)["spec"])
     return run_batch(plan, out, **kwargs)
+
+
+def compact_batch(out: str | Path, runs_per_part: int = 1000) -> int:
+    """Merge the part files of the batch in ``out`` into parts of up to ``runs_per_part`` runs
+    (fewer, larger files load faster); returns how many merged parts were written."""
+    out = Path(out)
+    store = _Store(out, BatchPlan.from_spec(read_manifest(out)["spec"]), 1, 0.0)
+    store.open()
+    try:
+        return store.compact(runs_per_part)
+    finally:
+        store.close()

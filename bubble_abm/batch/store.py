@@ -154,6 +154,45 @@ class _Store:
                     if path.name not in done:
                         path.unlink(missing_ok=True)
 
+    def compact(self, runs_per_part: int = 1000) -> int:
+        """Merge consecutive part files into parts of up to ``runs_per_part`` runs; returns how
+        many merged parts were written (see :meth:`_merge` for why a kill is safe)."""
+        self.flush()
+        groups: list[list[str]] = [[]]
+        count = 0
+        for path in _parts(self.out / "runs"):
+            rows = pq.read_metadata(path).num_rows
+            if groups[-1] and count + rows > runs_per_part:
+                groups.append([])
+                count = 0
+            groups[-1].append(path.name)
+            count += rows
+        merged = [names for names in groups if len(names) > 1]
+        for names in merged:
+            self._merge(names)
+        return len(merged)
+
+    def _merge(self, names: list[str]) -> None:
+        """Replace the chunks ``names`` by one. The new quarters/events parts are orphans (not
+        counted) until the new runs part is renamed into place, which happens only after the old
+        runs parts are gone: a kill in between loses those runs (they run again on resume) but
+        never shows a run twice."""
+        new = f"{PART_PREFIX}{self.next_part:06d}{PART_SUFFIX}"
+        self.next_part += 1
+        for dataset in ("quarters", "events"):
+            table = _read_parts([self.out / dataset / n for n in names
+                                 if (self.out / dataset / n).exists()])
+            if table is not None:
+                _write_atomic(table, self.out / dataset / new)
+        staged = self.out / "runs" / f".tmp-compact-{new}"
+        pq.write_table(_read_parts([self.out / "runs" / n for n in names]), staged)
+        for name in names:
+            (self.out / "runs" / name).unlink()
+        os.replace(staged, self.out / "runs" / new)
+        for dataset in ("quarters", "events"):
+            for name in names:
+                (self.out / dataset / name).unlink(missing_ok=True)
+
     def drop_failed(self) -> int:
         """Remove failed runs from the runs parts (they hold no quarters or events), so they
         run again; returns how many were removed."""
