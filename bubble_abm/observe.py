@@ -85,6 +85,7 @@ def observe_model(model) -> dict[str, Any]:
                  / served_tokens if served_tokens > 0 else
                  float(np.mean([lab.api_price_usd_per_m_tokens for lab in labs])))
     debt = sum(o.debt_usd_b for o in owners)
+    books = [o.fleet.book_value_usd_b for o in owners]
     return {
         "quarter": model.quarter_label,
         "hyperscaler_capex_usd_b": sum(o.capex_usd_b for o in hyperscalers),
@@ -152,11 +153,12 @@ def observe_model(model) -> dict[str, Any]:
         "sentiment": market.sentiment,
         "trend_follower_share": market.strategy_share("trend_follower"),
         "narrative_share": market.strategy_share("narrative"),
-        "gpu_book_value_usd_b": sum(o.fleet.book_value_usd_b for o in owners),
+        "gpu_book_value_usd_b": sum(books),
         "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
         "stranded_share_of_fleet": _safe_ratio(
             sum(o.stranded_usd_b for o in owners),
-            sum(o.fleet.book_value_usd_b + float(o.fleet.impaired_usd_b.sum()) for o in owners)),
+            sum(book + float(o.fleet.impaired_usd_b.sum())
+                for book, o in zip(books, owners, strict=True))),
         "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
         "impairments_usd_b": model.impairments_usd_b,
         "defaults": market.defaults,
@@ -188,24 +190,22 @@ def agent_rows(model) -> dict[str, np.ndarray]:
     and investors costs a few numeric arrays, not a Python object per row.
     """
     market = model.capital_market
-    rows: dict[str, list] = {k: [] for k in AGENT_COLUMNS}
-
-    def add(agent, agent_type, kind, debt, value, stranded=0.0, idle=0.0, impairment=0.0):
-        decision, decision_value = agent.main_decision
-        for key, item in zip(rows, (agent.unique_id, agent_type, kind, agent.cash_usd_b, debt,
-                                    value, decision, decision_value, stranded, idle, impairment),
-                             strict=True):
-            rows[key].append(item)
-
+    few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
     for f, firm in enumerate(market.firms):
         if firm in model.chipmakers:
-            add(firm, "Chipmaker", "chipmaker", 0.0, market.price_usd_b[f])
+            few.append((firm.unique_id, "Chipmaker", "chipmaker", firm.cash_usd_b, 0.0,
+                        market.price_usd_b[f], *firm.main_decision, 0.0, 0.0, 0.0))
         else:
-            add(firm, "Hyperscaler", firm.kind, firm.debt_usd_b, market.price_usd_b[f],
-                firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b)
+            few.append((firm.unique_id, "Hyperscaler", firm.kind, firm.cash_usd_b,
+                        firm.debt_usd_b, market.price_usd_b[f], *firm.main_decision,
+                        firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b))
     for lab in model.labs:
         if lab.alive:
-            add(lab, "ModelLab", "open" if lab.is_open else "closed", 0.0, lab.valuation_usd_b)
+            few.append((lab.unique_id, "ModelLab", "open" if lab.is_open else "closed",
+                        lab.cash_usd_b, 0.0, lab.valuation_usd_b, *lab.main_decision,
+                        0.0, 0.0, 0.0))
+    columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
+    rows = dict(zip(AGENT_COLUMNS, (list(column) for column in columns), strict=True))
     apps = model.apps
     alive = np.flatnonzero(apps.alive)
     investors = model.investors
