@@ -383,7 +383,7 @@ def _failing_run_one(job):
 
 # --- executors --------------------------------------------------------------------------------
 def test_serial_pool_and_dask_give_identical_tables(tmp_path, reference):
-    plan = small_plan(2)
+    plan = make_plan(["data_wall"], 2, overrides=SMALL, quarters=QUARTERS)  # worker start-up
     serial = tmp_path / "serial"
     run_batch(plan, serial)
     pool = tmp_path / "pool"
