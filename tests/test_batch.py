@@ -93,6 +93,11 @@ def test_run_ids_are_reproducible_and_depend_on_parameters_and_seed():
     other = [j.run_id for j in make_plan(SCENARIOS, SEEDS, overrides=SMALL,
                                          quarters=QUARTERS + 1).jobs()]
     assert not set(first) & set(other)
+    # an integer typed for a float parameter is the same value (--grid x=1,2 vs x=1.0,2.0)
+    ints = make_plan(["baseline"], 1, grid={"extra_data_worth": [1, 2]})
+    floats = make_plan(["baseline"], 1, grid={"extra_data_worth": [1.0, 2.0]})
+    assert [j.run_id for j in ints.jobs()] == [j.run_id for j in floats.jobs()]
+    assert ints.digest() == floats.digest()
 
 
 def test_scenario_values_are_parameter_columns():
@@ -383,7 +388,7 @@ def _failing_run_one(job):
 
 # --- executors --------------------------------------------------------------------------------
 def test_serial_pool_and_dask_give_identical_tables(tmp_path, reference):
-    plan = small_plan(2)
+    plan = make_plan(["data_wall"], 2, overrides=SMALL, quarters=QUARTERS)  # worker start-up
     serial = tmp_path / "serial"
     run_batch(plan, serial)
     pool = tmp_path / "pool"

@@ -258,6 +258,9 @@ def run_batch(
     store = _Store(out, plan, chunk_runs, flush_seconds)
     executor = make_executor(processes, scheduler, dask_local, max_in_flight)
     store.check()  # a different batch in `out` fails here, before any worker starts
+    if not retry_failed and not {job.run_id for job in plan.jobs()} - set(
+            store.finished()["run_id"]):
+        executor = SerialExecutor()  # nothing left to run: start no workers
     outcome = BatchOutcome(out, len(plan))
     work = functools.partial(_guarded, run_function or run_one)
     try:

@@ -62,6 +62,16 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _typed(key: str, value: Any) -> Any:
+    """A parameter value as the model stores it: ``1`` for a float parameter becomes ``1.0``
+    (so ``--grid x=1,2`` and ``x=1.0,2.0`` are the same runs)."""
+    value = _plain(value)
+    field_info = Params.model_fields.get(key)
+    if field_info is not None and field_info.annotation is float and type(value) is int:
+        return float(value)
+    return value
+
+
 # --- command-line forms ------------------------------------------------------------------------
 def _literal(raw: str) -> Any:
     """A TOML literal (``50``, ``0.2``, ``"x"``, ``true``), else the text itself."""
@@ -107,12 +117,12 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         values = list(values)
         if not values:
             raise BatchError(f"--grid {key}: no values")
-        shown = [json.dumps(_plain(v), sort_keys=True) for v in values]
+        shown = [json.dumps(_typed(key, v), sort_keys=True) for v in values]
         if len(set(shown)) < len(shown):
             raise BatchError(f"--grid {key}: a value is repeated ({', '.join(shown)})")
     keys = list(grid)
     combos = itertools.product(*(list(grid[k]) for k in keys))
-    return [{k: _plain(v) for k, v in zip(keys, combo, strict=True)} for combo in combos]
+    return [{k: _typed(k, v) for k, v in zip(keys, combo, strict=True)} for combo in combos]
 
 
 def sample_points(
@@ -248,7 +258,7 @@ class BatchPlan:
 
 def _explicit_points(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Check a list of parameter points: known keys, the same keys in each point."""
-    result = [{k: _plain(v) for k, v in dict(point).items()} for point in points]
+    result = [{k: _typed(k, v) for k, v in dict(point).items()} for point in points]
     keys = list(result[0])
     if not keys:
         raise BatchError("points: the first point sets no parameter")
@@ -307,7 +317,7 @@ def make_plan(
     if repeated:
         raise BatchError(f"--scenarios: scenario name(s) given twice: {', '.join(repeated)}")
     seed_list = _seed_list(seeds)
-    fixed = {k: _plain(v) for k, v in dict(overrides or {}).items()}
+    fixed = {k: _typed(k, v) for k, v in dict(overrides or {}).items()}
     if quarters is not None:
         if "n_quarters" in fixed and fixed["n_quarters"] != quarters:
             raise BatchError("--quarters and --set n_quarters disagree; give one of them")
@@ -324,7 +334,8 @@ def make_plan(
     if grid:
         point_list = grid_points(grid)
         design: dict[str, Any] = {"method": "grid",
-                                  "grid": {k: [_plain(v) for v in vs] for k, vs in grid.items()}}
+                                  "grid": {k: [_typed(k, v) for v in vs]
+                                           for k, vs in grid.items()}}
     elif sample:
         if n is None:
             raise BatchError("--sample needs --n (the number of parameter points)")

@@ -359,8 +359,9 @@ def collapse_links(runs: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     keys = ("run_id", "scenario", "seed", "point")
-    for record in runs.loc[runs["chain_json"].notna(), [*keys, "chain_json"]].itertuples(
-            index=False):
+    with_chain = runs if "chain_json" in runs else runs.assign(chain_json=None)
+    for record in with_chain.loc[with_chain["chain_json"].notna(),
+                                 [*keys, "chain_json"]].itertuples(index=False):
         chain = json.loads(record.chain_json)
         lags = chain.get("lags") or {}
         for link in chain.get("collapse_links") or []:
