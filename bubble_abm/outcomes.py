@@ -307,6 +307,7 @@ def first_links(
     ``runs`` counts the runs with at least one link; ``first_runs`` those in which the link
     started in the earliest quarter of the run's links (ties all count as first);
     ``first_share = first_runs / runs``; ``seen_share``: runs in which the link occurred.
+    Sorted by ``first_share`` (descending), then chain order.
     """
     keys = _groups(by)
     frame = onsets.assign(event=onsets["event"].astype(str))
@@ -324,7 +325,9 @@ def first_links(
     stats["first_share"] = stats["first_runs"] / stats["runs"]
     stats["seen_share"] = stats["seen_runs"] / stats["runs"]
     stats["first_runs"] = stats["first_runs"].astype("int64")
-    stats = stats.sort_values([*keys, "first_share", "event"],
+    rank = {name: i for i, name in enumerate(_link_order(frame, None))}
+    stats["_rank"] = stats["event"].map(rank)
+    stats = stats.sort_values([*keys, "first_share", "_rank"],
                               ascending=[True] * len(keys) + [False, True], kind="stable")
     return stats[[*keys, "event", "runs", "first_runs", "first_share", "seen_runs",
                   "seen_share"]].reset_index(drop=True)
