@@ -597,7 +597,12 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bubble_abm import batch
-    from bubble_abm.sensitivity import DEFAULT_PARAMS, OUTPUTS, run_sensitivity
+    from bubble_abm.sensitivity import (
+        DEFAULT_PARAMS,
+        OUTPUTS,
+        IncompleteSampleError,
+        run_sensitivity,
+    )
 
     n = args.n if args.n is not None else (10 if args.method == "morris" else 16)
     name = scenario_name(args.scenario)
@@ -627,6 +632,9 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     except batch.BatchError as exc:
         _error(str(exc).replace("--sample", "--param"))
         return EXIT_USAGE
+    except IncompleteSampleError as exc:
+        _error(f"{exc} (in {out / 'batch'})")
+        return 1
     finally:
         for bar in bars:
             bar.close()

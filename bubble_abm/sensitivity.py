@@ -44,6 +44,7 @@ from bubble_abm.params import Params, field_range, make_params
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "IncompleteSampleError",
     "METHODS",
     "OUTPUTS",
     "SensitivityError",
@@ -86,6 +87,10 @@ MORRIS_LEVELS = 4
 
 class SensitivityError(BatchError):
     """A sensitivity design that cannot run (the message names the field and allowed range)."""
+
+
+class IncompleteSampleError(RuntimeError):
+    """A parameter point with no finished run: SALib needs an output for every point."""
 
 
 @dataclass
@@ -195,7 +200,8 @@ def point_outputs(runs: pd.DataFrame, n_points: int,
                   outputs: Sequence[str] = tuple(OUTPUTS)) -> pd.DataFrame:
     """Each output averaged over the finished seeds of each parameter point (one row a point).
 
-    Raises :class:`SensitivityError` if a point has no finished run (SALib needs every ``Y``).
+    Raises :class:`IncompleteSampleError` if a point has no finished run (SALib needs every
+    ``Y``).
     """
     ok = runs[runs["status"].astype(str) == "ok"]
     columns = {name: pd.to_numeric(ok[OUTPUTS[name][0]].astype(float), errors="coerce")
@@ -206,7 +212,7 @@ def point_outputs(runs: pd.DataFrame, n_points: int,
                  .astype("int64"))
     missing = means.index[means["seeds"] == 0].tolist()
     if missing:
-        raise SensitivityError(f"{len(missing)} parameter point(s) have no finished run "
+        raise IncompleteSampleError(f"{len(missing)} parameter point(s) have no finished run "
                                f"(e.g. point {missing[0]}); see the runs table's error column")
     return means
 

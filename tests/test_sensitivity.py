@@ -115,3 +115,17 @@ def test_sensitivity_cli_bad_input(capsys, tmp_path, args, needles):
     code, _, err = run_cli(capsys, "sensitivity", *base, *args, "--out", str(tmp_path / "s"))
     assert_usage_error(code, err, *needles)
     assert not (tmp_path / "s" / "batch").exists()
+
+
+def test_outputs_are_averaged_over_finished_seeds_and_a_point_without_any_fails():
+    runs = pd.DataFrame({
+        "point": [0, 0, 1, 1], "status": ["ok", "ok", "ok", "failed"],
+        "bust": pd.array([True, False, True, pd.NA], dtype="boolean"),
+        "stranded_gpu_assets_peak_usd_b": [10.0, 20.0, 5.0, np.nan],
+    })
+    y = sensitivity.point_outputs(runs, 2, ["bust_probability", "peak_stranded_usd_b"])
+    assert y["seeds"].tolist() == [2, 1]
+    assert y["bust_probability"].tolist() == [0.5, 1.0]
+    assert y["peak_stranded_usd_b"].tolist() == [15.0, 5.0]
+    with pytest.raises(sensitivity.IncompleteSampleError, match="1 parameter point"):
+        sensitivity.point_outputs(runs, 3, ["bust_probability"])
