@@ -9,8 +9,9 @@ Usage::
 
 Timing: the same N-run batch of the baseline (seeds 1..N, ``--quarters`` quarters, default the
 scenario's 40) is run with ``bubble_abm.batch.run_batch`` into a fresh folder with 1 and then
-with 2 worker processes; the wall time includes starting the pool and writing the Parquet
-parts. Parallel efficiency is ``t1 / (2 * t2)`` (1.0 = perfect use of two processes).
+with ``--processes`` (default 2) worker processes; the wall time includes starting the pool and
+writing the Parquet parts; the median time of one run inside the workers (``run_seconds``) is
+printed too. Parallel efficiency is ``t1 / (2 * t2)`` (1.0 = perfect use of two processes).
 
 Memory: a batch of ``--memory-runs`` short runs (``--memory-quarters`` quarters, reduced
 populations, so that the batch engine and not the model dominates) runs in a child Python
@@ -35,13 +36,13 @@ import threading
 import time
 from pathlib import Path
 
-from bubble_abm.batch import make_plan, run_batch
+from bubble_abm.batch import load_batch, make_plan, run_batch
 
 SMALL_POPULATION = {"n_app_companies": 20, "n_investors": 20}
 
 _CHILD = """
 import sys
-from bubble_abm.batch import make_plan, run_batch
+from bubble_abm.batch import load_batch, make_plan, run_batch
 runs, quarters, processes, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 plan = make_plan(["baseline"], runs, overrides={small}, quarters=quarters)
 outcome = run_batch(plan, out, processes=processes)
@@ -54,16 +55,18 @@ def load() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def time_batch(runs: int, quarters: int | None, processes: int, overrides: dict) -> float:
-    """Wall seconds of an N-run baseline batch into a fresh temporary folder."""
+def time_batch(runs: int, quarters: int | None, processes: int, overrides: dict
+               ) -> tuple[float, float]:
+    """(wall seconds, median seconds of one run) of an N-run baseline batch in a fresh folder."""
     plan = make_plan(["baseline"], runs, overrides=overrides, quarters=quarters)
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
         start = time.perf_counter()
         outcome = run_batch(plan, Path(tmp) / "batch", processes=processes)
         seconds = time.perf_counter() - start
+        per_run = load_batch(Path(tmp) / "batch", quarter_columns=[]).runs["run_seconds"]
     if outcome.failed:
         print(f"warning: {outcome.failed} runs failed", file=sys.stderr)
-    return seconds
+    return seconds, float(per_run.median())
 
 
 def _rss_kib(pid: int) -> int:
@@ -142,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=1000, help="runs of the timed batch")
     parser.add_argument("--quarters", type=int, default=None,
                         help="quarters per timed run (default: the baseline's 40)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="worker processes of the parallel timing (default 2)")
     parser.add_argument("--small-population", action="store_true",
                         help="20 app companies and 20 investors in the timed runs")
     parser.add_argument("--memory-runs", type=int, default=10_000,
@@ -160,11 +165,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {load()}")
     shape = f"{quarters or 40} quarters" + (", 20 apps + 20 investors" if overrides else "")
     print(f"timed batch: baseline, {runs} runs, {shape}")
-    t1 = time_batch(runs, quarters, 1, overrides)
-    print(f"processes=1 wall_s={t1:.2f} runs_per_s={runs / t1:.2f}", flush=True)
-    t2 = time_batch(runs, quarters, 2, overrides)
-    print(f"processes=2 wall_s={t2:.2f} runs_per_s={runs / t2:.2f}", flush=True)
-    print(f"parallel_efficiency={t1 / (2 * t2):.2f}  (t1 / (2 * t2))")
+    p = args.processes
+    t1, run1 = time_batch(runs, quarters, 1, overrides)
+    print(f"processes=1 wall_s={t1:.2f} runs_per_s={runs / t1:.2f} "
+          f"median_run_s={run1:.3f}", flush=True)
+    t2, run2 = time_batch(runs, quarters, p, overrides)
+    print(f"processes={p} wall_s={t2:.2f} runs_per_s={runs / t2:.2f} "
+          f"median_run_s={run2:.3f}", flush=True)
+    print(f"parallel_efficiency={t1 / (p * t2):.2f}  (t1 / ({p} * t{p}))")
     print(f"machine after timing: {load()}")
     if memory_runs > 0:
         m = memory_batch(memory_runs, args.memory_quarters, memory_processes)
