@@ -461,7 +461,8 @@ def _add_sensitivity_parser(commands: Any) -> None:
     sens.add_argument("--processes", type=_positive_int, default=1, metavar="P",
                       help="worker processes, >= 1 (default: %(default)s)")
     sens.add_argument("--out", type=Path, default=None, metavar="DIR",
-                      help="output folder (default: runs/output/sensitivity-<method>-<scenario>)")
+                      help="output folder (default: runs/output/sensitivity-<method>-<scenario>-"
+                      "<hash of the design>, so the same command resumes the same folder)")
     sens.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     sens.set_defaults(handler=_cmd_sensitivity)
 
@@ -594,6 +595,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    import hashlib
+    import json
+
     from tqdm import tqdm
 
     from bubble_abm import batch
@@ -602,11 +606,12 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
         OUTPUTS,
         IncompleteSampleError,
         run_sensitivity,
+        sensitivity_plan,
     )
 
     n = args.n if args.n is not None else (10 if args.method == "morris" else 16)
     name = scenario_name(args.scenario)
-    out = args.out or scenario_dir() / "output" / f"sensitivity-{args.method}-{name}"
+    out = args.out
     show_bar = not args.quiet and sys.stderr.isatty()
     bars: list[Any] = []
 
@@ -621,11 +626,17 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
             if key in ranges:
                 raise batch.BatchError(f"--param {key}: given twice")
             ranges[key] = bounds
+        design = dict(n=n, method=args.method, seeds=args.seeds, scenario=args.scenario,
+                      overrides=dict(args.overrides), quarters=args.quarters,
+                      sample_seed=args.sample_seed)
+        if out is None:  # one folder per design, so the same command resumes the same batch
+            plan, _ = sensitivity_plan(ranges or DEFAULT_PARAMS, **design)
+            spec = json.dumps(plan.to_spec(), sort_keys=True).encode()
+            out = (scenario_dir() / "output"
+                   / f"sensitivity-{args.method}-{name}-{hashlib.sha256(spec).hexdigest()[:10]}")
         result = run_sensitivity(
-            out, ranges or DEFAULT_PARAMS, args.output or list(OUTPUTS), n=n, method=args.method,
-            seeds=args.seeds, scenario=args.scenario, overrides=dict(args.overrides),
-            quarters=args.quarters, sample_seed=args.sample_seed, processes=args.processes,
-            on_start=on_start, on_run=lambda row: bars[0].update(1))
+            out, ranges or DEFAULT_PARAMS, args.output or list(OUTPUTS), **design,
+            processes=args.processes, on_start=on_start, on_run=lambda row: bars[0].update(1))
     except batch.BatchInterrupted:
         _error(f"interrupted; run the same command again to resume (runs are kept in {out})")
         return 130

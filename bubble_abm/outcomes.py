@@ -151,7 +151,7 @@ def bust_probability(
               else pd.Series("ok", index=table.index))
     frame = pd.DataFrame({k: table[k] for k in keys})
     frame["ok"] = status == "ok"
-    frame["bust"] = table["bust"].fillna(False).astype(bool) & frame["ok"]
+    frame["bust"] = table["bust"].astype("boolean").fillna(False).astype(bool) & frame["ok"]
     if keys:
         grouped = frame.groupby(keys, observed=True, sort=True)
         counts = grouped.agg(runs=("ok", "sum"), busts=("bust", "sum"), total=("ok", "size"))
