@@ -1,5 +1,5 @@
-"""Command line: ``bubble-abm run | batch | calibrate | fit | scenarios | params | events |
-viz`` (also ``python -m bubble_abm``).
+"""Command line: ``bubble-abm run | batch | sensitivity | calibrate | fit | scenarios | params |
+events | viz`` (also ``python -m bubble_abm``).
 
 Errors in the user's input (parameters, scenario files, argument values) are reported as one
 ``bubble-abm: error: ...`` line per problem on stderr with exit code 2, never as a traceback.
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     _add_batch_parser(commands)
+    _add_sensitivity_parser(commands)
 
     calibrate = commands.add_parser(
         "calibrate",
@@ -542,6 +543,65 @@ def _add_batch_parser(commands: Any) -> None:
     batch.set_defaults(handler=_cmd_batch)
 
 
+_SENSITIVITY_EPILOG = """\
+examples:
+  bubble-abm sensitivity                          # Morris, default parameters and outputs
+  bubble-abm sensitivity --method sobol --n 16 --seeds 4 --processes 2
+  bubble-abm sensitivity --param extra_data_worth=0.1:3 --param lab_markup=0.5:3 \\
+      --output bust_probability --output peak_stranded_usd_b --n 10 --quarters 32
+
+Each SALib sample row is a parameter point of a batch (in OUT/batch: streamed to Parquet,
+resumed when the same command is run again, parallel with --processes); every point runs
+--seeds seeds and each output is averaged over them (bust_probability: share of busts).
+Morris costs N x (parameters + 1) points, Sobol N x (parameters + 2) with N a power of two.
+Writes sensitivity.csv (indices with confidence half-widths), sensitivity_points.csv,
+sensitivity.png and sensitivity.json into the output folder.
+"""
+
+
+def _add_sensitivity_parser(commands: Any) -> None:
+    from bubble_abm.sensitivity import DEFAULT_PARAMS, OUTPUTS
+
+    sens = commands.add_parser(
+        "sensitivity",
+        help="global sensitivity analysis (SALib: Morris screening or Sobol indices)",
+        description="Which parameters drive the bust probability, stranded assets, capex and "
+        "equity drawdown? Morris elementary effects or Sobol first/total-order indices with "
+        "confidence intervals, computed by SALib from a batch of runs.",
+        epilog=_SENSITIVITY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = " ".join(f"{k}={lo:g}:{hi:g}" for k, (lo, hi) in DEFAULT_PARAMS.items())
+    sens.add_argument("--method", choices=("morris", "sobol"), default="morris",
+                      help="Morris screening or Sobol indices (default: %(default)s)")
+    sens.add_argument("--param", action="append", default=[], metavar="KEY=LOW:HIGH",
+                      help=f"a parameter and its range (repeat, >= 2; default: {defaults})")
+    sens.add_argument("--output", action="append", default=[], choices=list(OUTPUTS),
+                      metavar="NAME", help=f"an output (repeat; default: all of "
+                      f"{', '.join(OUTPUTS)})")
+    sens.add_argument("--n", type=_int_in(2), default=None, metavar="N",
+                      help="Morris trajectories or Sobol base sample (a power of two), >= 2 "
+                      "(default: 10 for morris, 16 for sobol)")
+    sens.add_argument("--seeds", type=_positive_int, default=4, metavar="S",
+                      help="seeds per parameter point, >= 1 (default: %(default)s)")
+    sens.add_argument("--scenario", default="baseline", metavar="NAME|PATH",
+                      help="scenario the parameters are varied around (default: %(default)s)")
+    sens.add_argument("--quarters", type=_quarters, default=None, metavar="Q",
+                      help="quarters per run, 1..400 (default: the scenario's n_quarters)")
+    sens.add_argument("--set", dest="overrides", type=parse_assignment, action="append",
+                      default=[], metavar="KEY=VALUE",
+                      help="fix a parameter in every run, e.g. --set n_investors=50")
+    sens.add_argument("--sample-seed", type=_nonnegative_int, default=0, metavar="S",
+                      help="seed of SALib's sample and bootstrap, >= 0 (default: %(default)s)")
+    sens.add_argument("--processes", type=_positive_int, default=1, metavar="P",
+                      help="worker processes, >= 1 (default: %(default)s)")
+    sens.add_argument("--out", type=Path, default=None, metavar="DIR",
+                      help="output folder (default: runs/output/sensitivity-<method>-<scenario>-"
+                      "<hash of the design>, so the same command resumes the same folder)")
+    sens.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    sens.set_defaults(handler=_cmd_sensitivity)
+
+
 # --- commands ---------------------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
     from bubble_abm import BubbleModel
@@ -670,6 +730,73 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if outcome.failed_total:
         _error(f"{outcome.failed_total} of {outcome.total} runs failed; see the runs table "
                "(status == 'failed', error)")
+        return 1
+    return 0
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    import hashlib
+    import json
+
+    from tqdm import tqdm
+
+    from bubble_abm import batch
+    from bubble_abm.sensitivity import (
+        DEFAULT_PARAMS,
+        OUTPUTS,
+        IncompleteSampleError,
+        run_sensitivity,
+        sensitivity_plan,
+    )
+
+    n = args.n if args.n is not None else (10 if args.method == "morris" else 16)
+    name = scenario_name(args.scenario)
+    out = args.out
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bars: list[Any] = []
+
+    def on_start(total: int, done: int) -> None:
+        bars.append(tqdm(total=total, initial=done, desc="sensitivity", unit="run",
+                         file=sys.stderr, disable=not show_bar, smoothing=0.1))
+
+    try:
+        ranges: dict[str, tuple[float, float]] = {}
+        for text in args.param:
+            key, bounds = batch.parse_sample(text)
+            if key in ranges:
+                raise batch.BatchError(f"--param {key}: given twice")
+            ranges[key] = bounds
+        design = dict(n=n, method=args.method, seeds=args.seeds, scenario=args.scenario,
+                      overrides=dict(args.overrides), quarters=args.quarters,
+                      sample_seed=args.sample_seed)
+        if out is None:  # one folder per design, so the same command resumes the same batch
+            plan, _ = sensitivity_plan(ranges or DEFAULT_PARAMS, **design)
+            spec = json.dumps(plan.to_spec(), sort_keys=True).encode()
+            out = (scenario_dir() / "output"
+                   / f"sensitivity-{args.method}-{name}-{hashlib.sha256(spec).hexdigest()[:10]}")
+        result = run_sensitivity(
+            out, ranges or DEFAULT_PARAMS, args.output or list(OUTPUTS), **design,
+            processes=args.processes, on_start=on_start, on_run=lambda row: bars[0].update(1))
+    except batch.BatchInterrupted:
+        _error(f"interrupted; run the same command again to resume (runs are kept in {out})")
+        return 130
+    except batch.BatchError as exc:
+        _error(str(exc).replace("--sample", "--param"))
+        return EXIT_USAGE
+    except IncompleteSampleError as exc:
+        _error(f"{exc} (in {out / 'batch'})")
+        return 1
+    finally:
+        for bar in bars:
+            bar.close()
+    if not args.quiet:
+        table = result.indices.drop(columns="method").set_index(["output", "parameter"])
+        print(f"{args.method}: {len(result.plan.points)} points x {len(result.plan.seeds)} "
+              f"seeds = {len(result.plan)} runs ({name})")
+        print(table.round(3).to_string())
+        print(f"outputs in {out}: sensitivity.csv, sensitivity_points.csv, sensitivity.png")
+    if result.batch is not None and result.batch.failed_total:
+        _error(f"{result.batch.failed_total} runs failed; see {out / 'batch'} (runs table)")
         return 1
     return 0
 
