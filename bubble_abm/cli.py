@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from investors to chipmakers, and the collapse chain when the economics do not close.",
         epilog="examples:\n  bubble-abm run --seed 3\n  bubble-abm calibrate --seeds 20\n"
         "  bubble-abm batch --scenarios baseline data_wall --seeds 100 --processes 2\n"
+        "  bubble-abm sensitivity --method morris --n 8 --seeds 4\n"
         "  bubble-abm fit --param chip_markup=2:4\n"
         "  bubble-abm scenarios\n"
         "  bubble-abm params --format markdown\n  bubble-abm events\n\n"

@@ -223,30 +223,13 @@ def link_onsets(
 
 
 def chain_link_onsets(runs: Source) -> pd.DataFrame:
-    """The collapse links the chain detector judged near each run's capex peak.
-
-    Read from the runs table's ``chain_json`` (``collapse_links``: the links in force within
-    the bust window of the peak, with their onset). Columns: ``run_id``, ``scenario``,
-    ``event``, ``step``, ``quarter``, ``quarters_from_peak``.
+    """The collapse links the chain detector judged near each run's capex peak, for the
+    finished runs: :func:`bubble_abm.batch.collapse_links` (``run_id``, ``scenario``, ``seed``,
+    ``point``, ``event``, ``stage``, ``step``, ``quarter``, ``quarters_from_peak``, ``lag``).
     """
-    import json
+    from bubble_abm.batch import collapse_links
 
-    table = _ok(_table(runs, "runs"))
-    rows = []
-    for run_id, scenario, text in zip(table["run_id"], table["scenario"], table["chain_json"],
-                                      strict=True):
-        if not isinstance(text, str):
-            continue
-        for link in json.loads(text).get("collapse_links") or []:
-            rows.append({"run_id": run_id, "scenario": scenario, "event": link["event"],
-                         "step": int(link["step"]), "quarter": link["quarter"],
-                         "quarters_from_peak": link.get("quarters_from_peak")})
-    columns = ["run_id", "scenario", "event", "step", "quarter", "quarters_from_peak"]
-    frame = pd.DataFrame(rows, columns=columns)
-    if "scenario" in table.columns and hasattr(table["scenario"], "cat"):
-        frame["scenario"] = pd.Categorical(frame["scenario"],
-                                           categories=table["scenario"].cat.categories)
-    return frame
+    return collapse_links(_ok(_table(runs, "runs")))
 
 
 def _link_order(onsets: pd.DataFrame, links: Sequence[str] | None) -> list[str]:
