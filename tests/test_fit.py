@@ -190,6 +190,16 @@ def test_fit_recovers_a_known_parameter(tmp_path):
     assert result.best["non_ai_capex_usd_b_per_quarter"] == pytest.approx(truth, abs=1.0)
 
 
+def test_powell_search_also_stays_in_bounds(tmp_path):
+    result = small_fit(tmp_path, samples=1, local_evals=3, method="powell")
+    local = result.candidates[result.candidates["stage"] == "local"]
+    assert 1 <= len(local) <= 3
+    assert local["chip_markup"].between(1.5, 4.0).all()
+    assert result.best_objective == result.candidates["objective"].min()
+    with pytest.raises(FitError, match="method 'bfgs'"):
+        small_fit(tmp_path, method="bfgs")
+
+
 def test_fit_rejects_a_parameter_both_fitted_and_set(tmp_path):
     with pytest.raises(FitError, match="both fitted"):
         fit("baseline", ["chip_markup"], overrides={"chip_markup": 3.0}, samples=0,
