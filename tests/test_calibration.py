@@ -465,29 +465,39 @@ def test_calibrate_bad_arguments(argv, needles, tmp_path, capsys):
 
 # --- the shipped baseline stays calibrated ------------------------------------------------------
 DRIFT_MIN_SHARE = 0.8  # issue 4: fail when the in-range share falls below 80%
-# Measured with this test's runs (seeds 1-4, reduced populations) when the baseline was fitted:
-# 11 of 19 targets in range (bubble-abm calibrate --seeds 20 gives the same 11/19). One target
-# of slack: big-four capex 2023 sits on its range's lower edge ($140.1B against $140-160B).
-MEASURED_IN_RANGE = 11
+# Measured with these tests' runs (seeds 1-4, reduced populations); `bubble-abm calibrate
+# --seeds 20` gives the same counts. The fitted candidate keeps one target of slack: big-four
+# capex 2023 sits on its range's lower edge ($140.1B against $140-160B).
+MEASURED_IN_RANGE = {"baseline": 6, "baseline_fitted": 11}
 
 
 @pytest.fixture(scope="module")
-def baseline_report() -> pd.DataFrame:
-    return calibration_report("baseline", seeds=4,
-                              overrides={"n_app_companies": 40, "n_investors": 40})
+def shipped_reports() -> dict[str, pd.DataFrame]:
+    return {name: calibration_report(name, seeds=4,
+                                     overrides={"n_app_companies": 40, "n_investors": 40})
+            for name in MEASURED_IN_RANGE}
 
 
-@pytest.mark.xfail(strict=True, reason="the baseline has 11/19 targets in range (58%), below "
-                   "issue 4's 80% bar; README 'Calibration' lists each miss and its reason")
-def test_baseline_stays_calibrated(baseline_report):
+@pytest.mark.xfail(strict=True, reason="the baseline has 6/19 targets in range (the fitted "
+                   "candidate 11/19), below issue 4's 80% bar; README 'Calibration' lists each "
+                   "miss and its reason")
+def test_baseline_stays_calibrated(shipped_reports):
     """The shipped baseline against the shipped targets: at least 80% of the medians in range."""
-    inside, total = count_in_range(baseline_report)
+    report = shipped_reports["baseline"]
+    inside, total = count_in_range(report)
     assert total == len(load_targets())
-    assert inside / total >= DRIFT_MIN_SHARE, format_report(baseline_report)
+    assert inside / total >= DRIFT_MIN_SHARE, format_report(report)
 
 
-def test_baseline_does_not_drift_below_its_measured_calibration(baseline_report):
-    """Until the 80% bar holds, the baseline must at least keep what it reaches today."""
-    inside, total = count_in_range(baseline_report)
+@pytest.mark.parametrize("name", list(MEASURED_IN_RANGE))
+def test_shipped_baselines_do_not_drift_below_their_measured_calibration(shipped_reports, name):
+    """Until the 80% bar holds, each shipped baseline must keep what it reaches today."""
+    inside, total = count_in_range(shipped_reports[name])
     assert total == len(load_targets())
-    assert inside >= MEASURED_IN_RANGE - 1, format_report(baseline_report)
+    assert inside >= MEASURED_IN_RANGE[name] - 1, format_report(shipped_reports[name])
+
+
+def test_fitted_baseline_is_closer_to_the_targets_than_the_defaults(shipped_reports):
+    """The fit improved on the defaults (the reason to ship it)."""
+    inside = {name: count_in_range(report)[0] for name, report in shipped_reports.items()}
+    assert inside["baseline_fitted"] > inside["baseline"], inside
