@@ -43,7 +43,7 @@ def quarter_param(default: str, source: str) -> Any:
 
 
 class Params(BaseModel):
-    """All parameters of a run, with defaults for the calibrated baseline (2023Q1 start)."""
+    """All parameters of a run, with the baseline's defaults (2023Q1; README "Calibration")."""
 
     model_config = ConfigDict(
         extra="forbid", strict=True, frozen=True, allow_inf_nan=False, validate_default=True
