@@ -150,6 +150,16 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key, value
 
 
+_SET_AFTER_SCENARIO = ("override one parameter after the scenario file, e.g. --set "
+                       "n_investors=50; repeatable; the value is read as a TOML literal")
+
+
+def _add_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` option (a TOML literal per value) of a subcommand."""
+    parser.add_argument("--set", dest="overrides", type=parse_assignment, action="append",
+                        default=[], metavar="KEY=VALUE", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -202,16 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: runs/output/<scenario>-seed<N>)",
     )
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_assignment,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one parameter after the scenario file, e.g. --set n_investors=50; "
-        "repeatable; the value is read as a TOML literal",
-    )
+    _add_overrides(run, _SET_AFTER_SCENARIO)
     run.add_argument(
         "--quiet", action="store_true", help="no progress bar, summary or list of output files"
     )
@@ -263,16 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="worker processes, >= 1 (default: %(default)s)",
     )
-    calibrate.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_assignment,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one parameter after the scenario file, e.g. --set n_investors=50; "
-        "repeatable; the value is read as a TOML literal",
-    )
+    _add_overrides(calibrate, _SET_AFTER_SCENARIO)
     calibrate.set_defaults(handler=_cmd_calibrate)
 
     fit = commands.add_parser(
@@ -365,16 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: runs/output/fit-<scenario>)",
     )
-    fit.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_assignment,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one parameter in every run of the fit, e.g. --set n_investors=40 "
-        "(not written to fitted.toml); repeatable",
-    )
+    _add_overrides(fit, "override one parameter in every run of the fit, e.g. --set n_investors=40 "
+        "(not written to fitted.toml); repeatable")
     fit.set_defaults(handler=_cmd_fit)
 
     scenarios = commands.add_parser(
@@ -498,15 +482,8 @@ def _add_batch_parser(commands: Any) -> None:
         "--quarters", type=_quarters, default=None, metavar="Q",
         help="quarters per run, 1..400 (default: each scenario's n_quarters)",
     )
-    batch.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_assignment,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one parameter in every run, e.g. --set n_investors=50; repeatable",
-    )
+    _add_overrides(batch,
+                   "override one parameter in every run, e.g. --set n_investors=50; repeatable")
     batch.add_argument(
         "--processes", type=_positive_int, default=1, metavar="P",
         help="worker processes, >= 1 (default: %(default)s)",
@@ -589,9 +566,7 @@ def _add_sensitivity_parser(commands: Any) -> None:
                       help="scenario the parameters are varied around (default: %(default)s)")
     sens.add_argument("--quarters", type=_quarters, default=None, metavar="Q",
                       help="quarters per run, 1..400 (default: the scenario's n_quarters)")
-    sens.add_argument("--set", dest="overrides", type=parse_assignment, action="append",
-                      default=[], metavar="KEY=VALUE",
-                      help="fix a parameter in every run, e.g. --set n_investors=50")
+    _add_overrides(sens, "fix a parameter in every run, e.g. --set n_investors=50")
     sens.add_argument("--sample-seed", type=_nonnegative_int, default=0, metavar="S",
                       help="seed of SALib's sample and bootstrap, >= 0 (default: %(default)s)")
     sens.add_argument("--processes", type=_positive_int, default=1, metavar="P",
