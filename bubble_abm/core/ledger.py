@@ -235,10 +235,49 @@ class Ledger:
             self._flows_usd_b[key] += total
         return True
 
+    def transfer_rows_to_block(
+        self, payers: np.ndarray, block: np.ndarray, amounts_usd_b: np.ndarray, flow: str
+    ) -> None:
+        """Each ``payers[i]`` pays row ``i`` of ``amounts_usd_b`` to the accounts of ``block``
+        (an array returned by :meth:`open_accounts`): in one call, exactly the books of
+        ``transfer_many(payers[i], block, amounts_usd_b[i], flow)`` for each ``i`` in order
+        (each payer and the block's accounts are updated one row at a time, in order)."""
+        amounts = np.asarray(amounts_usd_b, dtype=float)
+        payers = np.asarray(payers)
+        if amounts.size == 0:
+            return
+        if not (amounts.min() >= 0.0 and amounts.max() < math.inf):  # also catches NaN
+            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+        entry = self._blocks.get(id(block))
+        if entry is None or entry[0] is not block or amounts.shape != (payers.size, block.size):
+            raise ValueError(f"{flow}: payees must be a block of accounts, amounts of shape "
+                             "(payers, block size)")
+        _, rows, block_code = entry
+        repeated = np.broadcast_to(payers[:, None], amounts.shape)
+        payer_tally, payee_tally = _FLOW_TALLIES[flow]
+        np.subtract.at(self.balances_usd_b, repeated, amounts)
+        if payer_tally is not None:
+            np.add.at(self._tallies[payer_tally], repeated, amounts)
+        block_balances = self.balances_usd_b[rows]  # a view: rows is a slice
+        block_tally = None if payee_tally is None else self._tallies[payee_tally][rows]
+        for row in amounts:
+            block_balances += row
+            if block_tally is not None:
+                block_tally += row
+        totals = np.cumsum(amounts, axis=1)[:, -1]  # each row summed in order
+        block_sector = self._sector_names[block_code]
+        for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
+            if total != 0.0:
+                self._flows_usd_b[(flow, self.sectors[payer], block_sector)] += total
+
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
         if isinstance(account, int | np.integer) and isinstance(amount_usd_b, float | int):
             self._tallies["revaluation"][account] += amount_usd_b
+            return
+        block = self._blocks.get(id(account))
+        if block is not None and block[0] is account:  # each account once: a slice will do
+            self._tallies["revaluation"][block[1]] += amount_usd_b
             return
         np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
 

@@ -35,6 +35,7 @@ class CapitalMarket:
     def __init__(self, model) -> None:
         self.model = model
         self.firms = list(model.chipmakers) + list(model.gpu_owners)
+        self.firm_accounts = np.array([firm.account for firm in self.firms])
         n_firms = len(self.firms)
         investors = model.investors
         self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
@@ -331,20 +332,25 @@ class CapitalMarket:
         self.price_usd_b[firm_index] = new_price
 
     def pay_out(self) -> None:
-        """Firms return excess cash to shareholders (investors and outside holders) pro rata."""
+        """Firms return excess cash to shareholders (investors and outside holders) pro rata.
+
+        A firm's payout depends on its own cash only, so all firms pay investors in one
+        ledger call (row ``i``: what paying firm ``i`` pays each investor)."""
         ledger = self.model.ledger
-        self.payouts_usd_b = 0.0
-        for f, firm in enumerate(self.firms):
-            amount = firm.excess_cash_usd_b()
-            if amount <= 0.0:
-                continue
-            investor_part = self.investor_shares[:, f] * amount
-            ledger.transfer_many(firm.account, self.model.investors.account, investor_part,
-                                 "shareholder_payout")
-            ledger.transfer(firm.account, ledger.rest_of_economy,
-                            max(amount - investor_part.sum(), 0.0), "shareholder_payout")
-            self.payouts_usd_b += amount
+        amounts = np.array([firm.excess_cash_usd_b() for firm in self.firms])
+        paying = np.flatnonzero(amounts > 0.0)
+        self.payouts_usd_b = float(np.cumsum(amounts[paying])[-1]) if paying.size else 0.0
         self.last_payout_yield = 0.0
+        if not paying.size:
+            return
+        investor_parts = np.ascontiguousarray((self.investor_shares[:, paying]
+                                               * amounts[paying]).T)
+        ledger.transfer_rows_to_block(self.firm_accounts[paying], self.model.investors.account,
+                                      investor_parts, "shareholder_payout")
+        outside_parts = np.maximum(amounts[paying] - investor_parts.sum(axis=1), 0.0)
+        for f, outside in zip(paying.tolist(), outside_parts.tolist(), strict=True):
+            ledger.transfer(self.firms[f].account, ledger.rest_of_economy, outside,
+                            "shareholder_payout")
 
     def price_equities(self, capability_news_logit: float) -> None:
         """Expectations → desired holdings → market-maker prices → trades; then switching."""
