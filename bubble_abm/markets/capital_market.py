@@ -197,7 +197,7 @@ class CapitalMarket:
         private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
         desired = p.private_allocation_base * wealth * private_tilt
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
-        appetite = np.clip(np.minimum(desired - held, investors.cash_usd_b()), 0.0, None)
+        appetite = np.maximum(np.minimum(desired - held, investors.cash_usd_b()), 0.0)
         total_appetite = appetite.sum()
         if total_appetite <= 0.0 or need.sum() <= 0.0:
             return
@@ -265,8 +265,8 @@ class CapitalMarket:
         j = self._owner_index(owner)
         wealth = self.investor_wealth_usd_b()
         held = self.bond_face_investors.sum(axis=1)
-        appetite = np.clip(np.minimum(model.params.bond_allocation_base * wealth - held,
-                                      investors.cash_usd_b()), 0.0, None)
+        appetite = np.maximum(np.minimum(model.params.bond_allocation_base * wealth - held,
+                                         investors.cash_usd_b()), 0.0)
         from_investors = min(appetite.sum(), amount_usd_b)
         if from_investors > 0.0:
             contributions = appetite / appetite.sum() * from_investors
@@ -391,9 +391,9 @@ class CapitalMarket:
         investors.review_strategies(realised, last_expected)
         self.strategy_shares = investors.strategy_shares()
         mood = (self.expected_returns * self.exposure).sum(axis=1) / self.exposure.sum()
-        self.sentiment = float(np.clip(np.exp(SENTIMENT_PER_EXPECTED_RETURN
-                                              * self.strategy_shares @ mood),
-                                       *SENTIMENT_BOUNDS))
+        low, high = SENTIMENT_BOUNDS
+        self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
+                                              * self.strategy_shares @ mood)), low), high)
 
     def _reallocate_shares(self, target_shares: np.ndarray, price: np.ndarray) -> None:
         """Investors trade among themselves toward their targets; the float held by investors
@@ -407,12 +407,13 @@ class CapitalMarket:
         total = held.sum(axis=0)
         target = target_shares * (total / np.maximum(target_shares.sum(axis=0), 1e-12))
         wanted = p.trade_fraction * (target - held)
-        buys = np.clip(wanted, 0.0, None)
-        sells = np.clip(-wanted, 0.0, None)
+        buys = np.maximum(wanted, 0.0)  # np.maximum/np.minimum: np.clip's result, less overhead
+        sells = np.maximum(-wanted, 0.0)
         proceeds = (sells * price).sum(axis=1)
         cost = (buys * price).sum(axis=1)
         cash = np.maximum(investors.cash_usd_b(), 0.0)
-        buys *= np.clip((cash + proceeds) / np.maximum(cost, 1e-12), 0.0, 1.0)[:, None]
+        affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
+        buys *= affordable[:, None]
         # Match volumes per firm: the larger side is scaled to the smaller one.
         volume = np.minimum(buys.sum(axis=0), sells.sum(axis=0))
         buys *= volume / np.maximum(buys.sum(axis=0), 1e-12)
@@ -420,9 +421,9 @@ class CapitalMarket:
         trade = buys - sells
         net_cash = -(trade * price).sum(axis=1)
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
-                             np.clip(-net_cash, 0.0, None), "equity_trade")
+                             np.maximum(-net_cash, 0.0), "equity_trade")
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
-                             np.clip(net_cash, 0.0, None), "equity_trade")
+                             np.maximum(net_cash, 0.0), "equity_trade")
         self.investor_shares = held + trade
 
     def strategy_share(self, name: str) -> float:
