@@ -180,6 +180,8 @@ class GpuFleet:
 
     def retire(self, keep: np.ndarray) -> float:
         """Remove the vintages not kept (scrapped); returns their remaining book value ($B)."""
+        if keep.all():  # the usual quarter: nothing scrapped, nothing to copy
+            return 0.0
         written_off = float(self.book_usd_b[~keep].sum())
         for name in VINTAGE_FIELDS:
             setattr(self, name, getattr(self, name)[keep])
@@ -192,9 +194,8 @@ class GpuFleet:
         Idle: capacity unused beyond normal operating slack. Stranded: book value of those idle
         units plus the book value already written off as impaired on installed vintages.
         """
-        idle_share = np.clip(
-            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0, 1.0
-        )
+        idle_share = np.minimum(np.maximum(
+            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0), 1.0)
         idle_units = float((self.units_h100e * idle_share).sum())
         idle_book = float((self.book_usd_b * idle_share).sum())
         return idle_units, idle_book, idle_book + float(self.impaired_usd_b.sum())
