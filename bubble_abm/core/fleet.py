@@ -91,8 +91,19 @@ VINTAGE_FIELDS = ("units_h100e", "generation", "cost_usd_b", "book_usd_b", "impa
 
 def _vintage_field(name: str) -> property:
     """One of the fleet's per-vintage arrays (queued deliveries appended before any access)."""
-    return property(lambda fleet: fleet._field(name),
-                    lambda fleet, values: fleet._set_field(name, values))
+    private = "_" + name
+
+    def get(fleet: GpuFleet) -> np.ndarray:
+        if fleet._pending:
+            fleet._append_pending()
+        return fleet.__dict__[private]
+
+    def set_(fleet: GpuFleet, values: np.ndarray) -> None:
+        if fleet._pending:
+            fleet._append_pending()
+        fleet.__dict__[private] = values
+
+    return property(get, set_)
 
 
 class GpuFleet:
@@ -126,16 +137,6 @@ class GpuFleet:
             current = getattr(self, "_" + name)
             setattr(self, "_" + name, np.concatenate((current, values)))
         self._pending.clear()
-
-    def _field(self, name: str) -> np.ndarray:
-        if self._pending:
-            self._append_pending()
-        return getattr(self, "_" + name)
-
-    def _set_field(self, name: str, values: np.ndarray) -> None:
-        if self._pending:
-            self._append_pending()
-        setattr(self, "_" + name, values)
 
     units_h100e = _vintage_field("units_h100e")
     generation = _vintage_field("generation")

@@ -36,6 +36,7 @@ class CapitalMarket:
         self.model = model
         self.firms = list(model.chipmakers) + list(model.gpu_owners)
         self.firm_accounts = np.array([firm.account for firm in self.firms])
+        self.firm_kinds = [self._kind(firm) for firm in self.firms]  # fixed for the whole run
         n_firms = len(self.firms)
         investors = model.investors
         self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
@@ -105,8 +106,9 @@ class CapitalMarket:
                                                   self.lab_valuation_usd_b, strict=True)))
 
     def listed_value_usd_b(self, kinds: tuple[str, ...]) -> float:
-        return float(sum(price for firm, price in zip(self.firms, self.price_usd_b, strict=True)
-                         if self._kind(firm) in kinds))
+        return float(sum(price for kind, price in zip(self.firm_kinds, self.price_usd_b,
+                                                      strict=True)
+                         if kind in kinds))
 
     def _kind(self, firm) -> str:
         return "chipmaker" if firm in self.model.chipmakers else firm.kind
