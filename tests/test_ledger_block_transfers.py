@@ -42,3 +42,38 @@ def test_block_accounts_are_read_only_and_checked_like_any_transfer():
         block[0] = 5
     with pytest.raises(LedgerError, match="interest"):
         ledger.transfer_many(ledger.rest_of_economy, block, np.array([1.0, np.nan]), "interest")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rows_to_a_block_match_one_transfer_per_payer_bit_for_bit(seed):
+    books = []
+    for in_one_call in (True, False):
+        ledger = Ledger()
+        payers = np.array([ledger.open_account(f"firm{i}", sector)
+                           for i, sector in enumerate(["chipmakers", "hyperscalers"] * 2)])
+        investors = ledger.open_accounts([f"i{i}" for i in range(41)], "investors")
+        draws = np.random.default_rng(seed)  # the same amounts for both ledgers
+        for payer in payers.tolist():
+            ledger.transfer(ledger.rest_of_economy, payer, 1e3 * draws.random(), "opening_balance")
+        ledger.transfer_many(ledger.rest_of_economy, investors, draws.random(41), "savings_inflow")
+        ledger.start_quarter()
+        amounts = draws.random((payers.size, 41)) * (draws.random((payers.size, 1)) > 0.3)
+        if in_one_call:
+            ledger.transfer_rows_to_block(payers, investors, amounts, "shareholder_payout")
+        else:
+            for payer, row in zip(payers.tolist(), amounts, strict=True):
+                ledger.transfer_many(payer, investors, row, "shareholder_payout")
+        books.append(_books(ledger, np.arange(len(ledger.names))))
+    assert books[0] == books[1]
+
+
+def test_rows_to_a_block_need_a_block_and_valid_amounts():
+    ledger = Ledger()
+    payer = ledger.open_account("firm", "chipmakers")
+    block = ledger.open_accounts(["a", "b"], "investors")
+    with pytest.raises(ValueError, match="block"):
+        ledger.transfer_rows_to_block(np.array([payer]), block.copy(), np.ones((1, 2)),
+                                      "shareholder_payout")
+    with pytest.raises(LedgerError, match="shareholder_payout"):
+        ledger.transfer_rows_to_block(np.array([payer]), block, np.array([[1.0, -1.0]]),
+                                      "shareholder_payout")

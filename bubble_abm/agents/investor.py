@@ -103,7 +103,7 @@ class InvestorPopulation:
         """Per-investor multiplier on base weights, shape (n, n_assets), from own strategy."""
         p = self.model.params
         tilt = 1.0 + p.allocation_return_sensitivity * expected_returns[self.strategy]
-        return np.clip(tilt * self.risk_appetite[:, None], 0.0, MAX_TILT)
+        return np.minimum(np.maximum(tilt * self.risk_appetite[:, None], 0.0), MAX_TILT)
 
     def review_strategies(self, realised_returns: np.ndarray, last_expected: np.ndarray) -> None:
         """Score each strategy by the return of the tilt it advised last quarter; switch by logit.
@@ -111,7 +111,8 @@ class InvestorPopulation:
         U_h = Σ_f w_hf r_f with w_hf ∝ base weight × tilt_hf (the strategy's own portfolio).
         """
         p = self.model.params
-        tilts = np.clip(1.0 + p.allocation_return_sensitivity * last_expected, 0.0, MAX_TILT)
+        tilts = np.minimum(np.maximum(1.0 + p.allocation_return_sensitivity * last_expected, 0.0),
+                           MAX_TILT)
         weights = tilts / np.maximum(tilts.sum(axis=1, keepdims=True), 1e-12)
         self.performance = 0.5 * self.performance + (weights * realised_returns).sum(axis=1)
         shares = logit_strategy_shares(4.0 * self.performance, p.intensity_of_choice)

@@ -91,8 +91,19 @@ VINTAGE_FIELDS = ("units_h100e", "generation", "cost_usd_b", "book_usd_b", "impa
 
 def _vintage_field(name: str) -> property:
     """One of the fleet's per-vintage arrays (queued deliveries appended before any access)."""
-    return property(lambda fleet: fleet._field(name),
-                    lambda fleet, values: fleet._set_field(name, values))
+    private = "_" + name
+
+    def get(fleet: GpuFleet) -> np.ndarray:
+        if fleet._pending:
+            fleet._append_pending()
+        return fleet.__dict__[private]
+
+    def set_(fleet: GpuFleet, values: np.ndarray) -> None:
+        if fleet._pending:
+            fleet._append_pending()
+        fleet.__dict__[private] = values
+
+    return property(get, set_)
 
 
 class GpuFleet:
@@ -126,16 +137,6 @@ class GpuFleet:
             current = getattr(self, "_" + name)
             setattr(self, "_" + name, np.concatenate((current, values)))
         self._pending.clear()
-
-    def _field(self, name: str) -> np.ndarray:
-        if self._pending:
-            self._append_pending()
-        return getattr(self, "_" + name)
-
-    def _set_field(self, name: str, values: np.ndarray) -> None:
-        if self._pending:
-            self._append_pending()
-        setattr(self, "_" + name, values)
 
     units_h100e = _vintage_field("units_h100e")
     generation = _vintage_field("generation")
@@ -180,6 +181,8 @@ class GpuFleet:
 
     def retire(self, keep: np.ndarray) -> float:
         """Remove the vintages not kept (scrapped); returns their remaining book value ($B)."""
+        if keep.all():  # the usual quarter: nothing scrapped, nothing to copy
+            return 0.0
         written_off = float(self.book_usd_b[~keep].sum())
         for name in VINTAGE_FIELDS:
             setattr(self, name, getattr(self, name)[keep])
@@ -192,9 +195,8 @@ class GpuFleet:
         Idle: capacity unused beyond normal operating slack. Stranded: book value of those idle
         units plus the book value already written off as impaired on installed vintages.
         """
-        idle_share = np.clip(
-            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0, 1.0
-        )
+        idle_share = np.minimum(np.maximum(
+            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0), 1.0)
         idle_units = float((self.units_h100e * idle_share).sum())
         idle_book = float((self.book_usd_b * idle_share).sum())
         return idle_units, idle_book, idle_book + float(self.impaired_usd_b.sum())

@@ -110,6 +110,7 @@ class Ledger:
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
         # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
         self._blocks: dict[int, tuple[np.ndarray, slice, int]] = {}
+        self._repeated_accounts: dict[tuple[int, int], np.ndarray] = {}
         self.rest_of_economy = self.open_account(REST_OF_ECONOMY, REST_OF_ECONOMY)
         self.balances_usd_b[self.rest_of_economy] = rest_of_economy_cash_usd_b
 
@@ -193,6 +194,16 @@ class Ledger:
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
 
+    def _repeated(self, account: int, count: int) -> np.ndarray:
+        """``account`` repeated ``count`` times (read-only, cached: the same few are reused)."""
+        key = (int(account), count)
+        repeated = self._repeated_accounts.get(key)
+        if repeated is None:
+            repeated = np.full(count, key[0])
+            repeated.flags.writeable = False
+            self._repeated_accounts[key] = repeated
+        return repeated
+
     def _transfer_to_or_from_block(self, payers, payees, amounts: np.ndarray, flow: str) -> bool:
         """One account paying each account of a block, or each paying one account: the
         same updates as the general path (the single account is updated one transfer at a
@@ -210,7 +221,7 @@ class Ledger:
                 amounts.size != block[0].size):
             return False
         _, rows, block_code = block
-        repeated = np.full(amounts.shape, single)
+        repeated = self._repeated(single, amounts.size)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         balances = self.balances_usd_b
         if single_pays:  # payers first, then payees, as in the general path
@@ -226,7 +237,7 @@ class Ledger:
                 self._tallies[tally][rows] += amounts
             else:
                 np.add.at(self._tallies[tally], repeated, amounts)
-        total = float(np.cumsum(amounts)[-1])  # summed in order, as np.bincount does
+        total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
         if total != 0.0:
             single_sector = self.sectors[single]
             block_sector = self._sector_names[block_code]
@@ -235,10 +246,49 @@ class Ledger:
             self._flows_usd_b[key] += total
         return True
 
+    def transfer_rows_to_block(
+        self, payers: np.ndarray, block: np.ndarray, amounts_usd_b: np.ndarray, flow: str
+    ) -> None:
+        """Each ``payers[i]`` pays row ``i`` of ``amounts_usd_b`` to the accounts of ``block``
+        (an array returned by :meth:`open_accounts`): in one call, exactly the books of
+        ``transfer_many(payers[i], block, amounts_usd_b[i], flow)`` for each ``i`` in order
+        (each payer and the block's accounts are updated one row at a time, in order)."""
+        amounts = np.asarray(amounts_usd_b, dtype=float)
+        payers = np.asarray(payers)
+        if amounts.size == 0:
+            return
+        if not (amounts.min() >= 0.0 and amounts.max() < math.inf):  # also catches NaN
+            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+        entry = self._blocks.get(id(block))
+        if entry is None or entry[0] is not block or amounts.shape != (payers.size, block.size):
+            raise ValueError(f"{flow}: payees must be a block of accounts, amounts of shape "
+                             "(payers, block size)")
+        _, rows, block_code = entry
+        repeated = np.broadcast_to(payers[:, None], amounts.shape)
+        payer_tally, payee_tally = _FLOW_TALLIES[flow]
+        np.subtract.at(self.balances_usd_b, repeated, amounts)
+        if payer_tally is not None:
+            np.add.at(self._tallies[payer_tally], repeated, amounts)
+        block_balances = self.balances_usd_b[rows]  # a view: rows is a slice
+        block_tally = None if payee_tally is None else self._tallies[payee_tally][rows]
+        for row in amounts:
+            block_balances += row
+            if block_tally is not None:
+                block_tally += row
+        totals = np.add.accumulate(amounts, axis=1)[:, -1]  # each row summed in order
+        block_sector = self._sector_names[block_code]
+        for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
+            if total != 0.0:
+                self._flows_usd_b[(flow, self.sectors[payer], block_sector)] += total
+
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
         if isinstance(account, int | np.integer) and isinstance(amount_usd_b, float | int):
             self._tallies["revaluation"][account] += amount_usd_b
+            return
+        block = self._blocks.get(id(account))
+        if block is not None and block[0] is account:  # each account once: a slice will do
+            self._tallies["revaluation"][block[1]] += amount_usd_b
             return
         np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
 

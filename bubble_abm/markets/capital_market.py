@@ -35,6 +35,8 @@ class CapitalMarket:
     def __init__(self, model) -> None:
         self.model = model
         self.firms = list(model.chipmakers) + list(model.gpu_owners)
+        self.firm_accounts = np.array([firm.account for firm in self.firms])
+        self.firm_kinds = [self._kind(firm) for firm in self.firms]  # fixed for the whole run
         n_firms = len(self.firms)
         investors = model.investors
         self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
@@ -104,8 +106,9 @@ class CapitalMarket:
                                                   self.lab_valuation_usd_b, strict=True)))
 
     def listed_value_usd_b(self, kinds: tuple[str, ...]) -> float:
-        return float(sum(price for firm, price in zip(self.firms, self.price_usd_b, strict=True)
-                         if self._kind(firm) in kinds))
+        return float(sum(price for kind, price in zip(self.firm_kinds, self.price_usd_b,
+                                                      strict=True)
+                         if kind in kinds))
 
     def _kind(self, firm) -> str:
         return "chipmaker" if firm in self.model.chipmakers else firm.kind
@@ -196,7 +199,7 @@ class CapitalMarket:
         private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
         desired = p.private_allocation_base * wealth * private_tilt
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
-        appetite = np.clip(np.minimum(desired - held, investors.cash_usd_b()), 0.0, None)
+        appetite = np.maximum(np.minimum(desired - held, investors.cash_usd_b()), 0.0)
         total_appetite = appetite.sum()
         if total_appetite <= 0.0 or need.sum() <= 0.0:
             return
@@ -264,8 +267,8 @@ class CapitalMarket:
         j = self._owner_index(owner)
         wealth = self.investor_wealth_usd_b()
         held = self.bond_face_investors.sum(axis=1)
-        appetite = np.clip(np.minimum(model.params.bond_allocation_base * wealth - held,
-                                      investors.cash_usd_b()), 0.0, None)
+        appetite = np.maximum(np.minimum(model.params.bond_allocation_base * wealth - held,
+                                         investors.cash_usd_b()), 0.0)
         from_investors = min(appetite.sum(), amount_usd_b)
         if from_investors > 0.0:
             contributions = appetite / appetite.sum() * from_investors
@@ -331,20 +334,25 @@ class CapitalMarket:
         self.price_usd_b[firm_index] = new_price
 
     def pay_out(self) -> None:
-        """Firms return excess cash to shareholders (investors and outside holders) pro rata."""
+        """Firms return excess cash to shareholders (investors and outside holders) pro rata.
+
+        A firm's payout depends on its own cash only, so all firms pay investors in one
+        ledger call (row ``i``: what paying firm ``i`` pays each investor)."""
         ledger = self.model.ledger
-        self.payouts_usd_b = 0.0
-        for f, firm in enumerate(self.firms):
-            amount = firm.excess_cash_usd_b()
-            if amount <= 0.0:
-                continue
-            investor_part = self.investor_shares[:, f] * amount
-            ledger.transfer_many(firm.account, self.model.investors.account, investor_part,
-                                 "shareholder_payout")
-            ledger.transfer(firm.account, ledger.rest_of_economy,
-                            max(amount - investor_part.sum(), 0.0), "shareholder_payout")
-            self.payouts_usd_b += amount
+        amounts = np.array([firm.excess_cash_usd_b() for firm in self.firms])
+        paying = np.flatnonzero(amounts > 0.0)
+        self.payouts_usd_b = float(np.cumsum(amounts[paying])[-1]) if paying.size else 0.0
         self.last_payout_yield = 0.0
+        if not paying.size:
+            return
+        investor_parts = np.ascontiguousarray((self.investor_shares[:, paying]
+                                               * amounts[paying]).T)
+        ledger.transfer_rows_to_block(self.firm_accounts[paying], self.model.investors.account,
+                                      investor_parts, "shareholder_payout")
+        outside_parts = np.maximum(amounts[paying] - investor_parts.sum(axis=1), 0.0)
+        for f, outside in zip(paying.tolist(), outside_parts.tolist(), strict=True):
+            ledger.transfer(self.firms[f].account, ledger.rest_of_economy, outside,
+                            "shareholder_payout")
 
     def price_equities(self, capability_news_logit: float) -> None:
         """Expectations → desired holdings → market-maker prices → trades; then switching."""
@@ -385,9 +393,9 @@ class CapitalMarket:
         investors.review_strategies(realised, last_expected)
         self.strategy_shares = investors.strategy_shares()
         mood = (self.expected_returns * self.exposure).sum(axis=1) / self.exposure.sum()
-        self.sentiment = float(np.clip(np.exp(SENTIMENT_PER_EXPECTED_RETURN
-                                              * self.strategy_shares @ mood),
-                                       *SENTIMENT_BOUNDS))
+        low, high = SENTIMENT_BOUNDS
+        self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
+                                              * self.strategy_shares @ mood)), low), high)
 
     def _reallocate_shares(self, target_shares: np.ndarray, price: np.ndarray) -> None:
         """Investors trade among themselves toward their targets; the float held by investors
@@ -401,12 +409,13 @@ class CapitalMarket:
         total = held.sum(axis=0)
         target = target_shares * (total / np.maximum(target_shares.sum(axis=0), 1e-12))
         wanted = p.trade_fraction * (target - held)
-        buys = np.clip(wanted, 0.0, None)
-        sells = np.clip(-wanted, 0.0, None)
+        buys = np.maximum(wanted, 0.0)  # np.maximum/np.minimum: np.clip's result, less overhead
+        sells = np.maximum(-wanted, 0.0)
         proceeds = (sells * price).sum(axis=1)
         cost = (buys * price).sum(axis=1)
         cash = np.maximum(investors.cash_usd_b(), 0.0)
-        buys *= np.clip((cash + proceeds) / np.maximum(cost, 1e-12), 0.0, 1.0)[:, None]
+        affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
+        buys *= affordable[:, None]
         # Match volumes per firm: the larger side is scaled to the smaller one.
         volume = np.minimum(buys.sum(axis=0), sells.sum(axis=0))
         buys *= volume / np.maximum(buys.sum(axis=0), 1e-12)
@@ -414,9 +423,9 @@ class CapitalMarket:
         trade = buys - sells
         net_cash = -(trade * price).sum(axis=1)
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
-                             np.clip(-net_cash, 0.0, None), "equity_trade")
+                             np.maximum(-net_cash, 0.0), "equity_trade")
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
-                             np.clip(net_cash, 0.0, None), "equity_trade")
+                             np.maximum(net_cash, 0.0), "equity_trade")
         self.investor_shares = held + trade
 
     def strategy_share(self, name: str) -> float:

@@ -70,15 +70,31 @@ def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarra
     return taken
 
 
+def _fill_own_fleets_newest_first(free_hours: np.ndarray, demand_hours: np.ndarray
+                                  ) -> np.ndarray:
+    """Each owner's ``demand_hours`` taken from its own row of free capacity (owners ×
+    generations), newest first: :func:`_fill_newest_first` on each row, all owners at once."""
+    taken = np.zeros_like(free_hours)
+    remaining = np.array(demand_hours, dtype=float)
+    for generation in range(free_hours.shape[1] - 1, -1, -1):
+        available = free_hours[:, generation]
+        active = (remaining > 0.0) & (available > 0.0)
+        if not active.any():
+            continue
+        take = np.where(active, np.minimum(remaining, available), 0.0)
+        taken[:, generation] = np.where(
+            active, available * (take / np.where(active, available, 1.0)), 0.0)
+        remaining = remaining - take
+    return taken
+
+
 def clear_compute_market(
     capacity_hours: np.ndarray, inhouse_hours: np.ndarray, buyer_hours: np.ndarray,
     rents_usd_per_hour: np.ndarray,
 ) -> ComputeMarketResult:
     """Allocate in-house GPU-hours on own fleets, then external GPU-hours pro rata."""
     usable = capacity_hours * MAX_UTILIZATION
-    inhouse = np.zeros_like(usable)
-    for owner in range(usable.shape[0]):
-        inhouse[owner] = _fill_newest_first(usable[owner : owner + 1], inhouse_hours[owner])[0]
+    inhouse = _fill_own_fleets_newest_first(usable, inhouse_hours)
     free = usable - inhouse
     available = free.sum()
     wanted = buyer_hours.sum()
