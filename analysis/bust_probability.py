@@ -19,9 +19,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bubble_abm.batch import load_batch, make_plan, run_batch  # noqa: E402
+from bubble_abm.batch import BatchError, ensure_batch, load_batch  # noqa: E402
 from bubble_abm.cli import parse_assignment  # noqa: E402
 from bubble_abm.outcomes import bust_probability, outcome_quantiles  # noqa: E402
+from bubble_abm.params import ParameterError  # noqa: E402
+from bubble_abm.scenarios import ScenarioError  # noqa: E402
 
 SCENARIOS = ["baseline", "data_wall", "efficiency_compounds", "credit_shock"]
 
@@ -42,13 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    folder = args.batch
-    if folder is None:
-        folder = args.out / "batch"
-        plan = make_plan(args.scenarios, args.seeds, overrides=dict(args.set),
-                         quarters=args.quarters)
-        print(f"running {len(plan)} runs into {folder} ...", flush=True)
-        run_batch(plan, folder, processes=args.processes)
+    folder = ensure_batch(args.batch, args.out / "batch", args.scenarios, args.seeds,
+                          overrides=dict(args.set), quarters=args.quarters,
+                          processes=args.processes)
     runs = load_batch(folder, quarter_columns=[]).runs
     table = bust_probability(runs, method=args.interval)
     quantiles = outcome_quantiles(runs)
@@ -76,4 +74,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (BatchError, ParameterError, ScenarioError) as error:  # bad input: one line, exit 1
+        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None

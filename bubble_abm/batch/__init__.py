@@ -125,7 +125,7 @@ Tables (columns; dtypes as returned by :func:`load_batch`)
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,7 @@ __all__ = [
     "SerialExecutor",
     "collapse_links",
     "compact_batch",
+    "ensure_batch",
     "grid_points",
     "load_batch",
     "make_executor",
@@ -299,6 +300,27 @@ def resume_batch(out: str | Path, **kwargs: Any) -> BatchOutcome:
     """Complete the batch in ``out`` from its manifest; keywords as for :func:`run_batch`."""
     plan = BatchPlan.from_spec(read_manifest(out)["spec"])
     return run_batch(plan, out, **kwargs)
+
+
+def ensure_batch(
+    folder: str | Path | None,
+    default_folder: str | Path,
+    scenarios: Sequence[str | Path],
+    seeds: int | Iterable[int],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    quarters: int | None = None,
+    processes: int = 1,
+) -> Path:
+    """The batch folder an analysis reads: ``folder`` if given, else ``default_folder`` after
+    running (or resuming) ``scenarios`` x ``seeds`` into it. Bad input raises as
+    :func:`make_plan` does."""
+    if folder is not None:
+        return Path(folder)
+    plan = make_plan(list(scenarios), seeds, overrides=dict(overrides or {}), quarters=quarters)
+    print(f"running {len(plan)} runs into {default_folder} ...", flush=True)
+    run_batch(plan, default_folder, processes=processes)
+    return Path(default_folder)
 
 
 def compact_batch(out: str | Path, runs_per_part: int = 1000) -> int:
