@@ -452,6 +452,16 @@ def normalise_model_table(model_table: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("step", kind="stable").reset_index(drop=True)
 
 
+def _normalised(model_table: pd.DataFrame) -> pd.DataFrame:
+    """The table itself when it already has ``step`` as a sorted column (read-only use), else
+    :func:`normalise_model_table`: a model's own table is read without a copy."""
+    if "step" in model_table.columns:
+        steps = model_table["step"].to_numpy()
+        if steps.dtype.kind in "iu" and (len(steps) < 2 or bool((steps[1:] >= steps[:-1]).all())):
+            return model_table
+    return normalise_model_table(model_table)
+
+
 def _labels(df: pd.DataFrame) -> list[str]:
     if "quarter" in df.columns:
         return [str(q) for q in df["quarter"]]
@@ -463,162 +473,256 @@ def _quarter_number(label: str) -> int | None:
     return int(m.group(1)) * 4 + int(m.group(2)) - 1 if m else None
 
 
-def _col(df: pd.DataFrame, name: str) -> pd.Series:
-    return pd.to_numeric(df[name], errors="coerce").astype(float)
+class _Run:
+    """A run's model table as float arrays, each column read once (the detectors' input)."""
+
+    def __init__(self, model_table: pd.DataFrame) -> None:
+        self.frame = _normalised(model_table)
+        self.n = len(self.frame)
+        self.columns = frozenset(self.frame.columns)
+        self.steps = self.frame["step"].to_numpy()
+        self.labels = _labels(self.frame)
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+
+    def col(self, name: str) -> np.ndarray:
+        """Column ``name`` as float64 (non-numbers become NaN). Callers must not modify it."""
+        key = ("col", name)
+        if key not in self._arrays:
+            values = self.frame[name].to_numpy()
+            if values.dtype.kind in "fiub":
+                values = values.astype(float)
+            else:
+                values = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=float)
+            self._arrays[key] = values
+        return self._arrays[key]
+
+    def trailing_sum(self, name: str) -> np.ndarray:
+        key = ("sum", name)
+        if key not in self._arrays:
+            self._arrays[key] = _rolling(self.col(name), mean=False)
+        return self._arrays[key]
+
+    def trailing_mean(self, name: str) -> np.ndarray:
+        key = ("mean", name)
+        if key not in self._arrays:
+            self._arrays[key] = _rolling(self.col(name), mean=True)
+        return self._arrays[key]
+
+    def warm(self, t: ChainThresholds) -> np.ndarray:
+        return np.arange(self.n) >= t.warmup_quarters
 
 
-def _trailing_sum(s: pd.Series) -> pd.Series:
-    return s.rolling(_YEAR, min_periods=_YEAR).sum()
+def _rolling(x: np.ndarray, mean: bool, window: int = _YEAR) -> np.ndarray:
+    """Trailing ``window``-quarter sum or mean (NaN until ``window`` values are in it).
+
+    The arithmetic of pandas' ``rolling(window, min_periods=window).sum()`` / ``.mean()``
+    (a running sum with Kahan compensation, NaNs skipped, equal values summed exactly), so the
+    events are the same to the last bit as when the detector ran on pandas Series.
+    """
+    values = x.tolist()
+    out = [math.nan] * len(values)
+    total = comp_add = comp_remove = 0.0
+    nobs = same = negative = 0
+    prev = values[0] if values else math.nan
+    for i, v in enumerate(values):
+        if i >= window:
+            old = values[i - window]
+            if old == old:
+                nobs -= 1
+                y = -old - comp_remove
+                s = total + y
+                comp_remove = s - total - y
+                total = s
+                negative -= math.copysign(1.0, old) < 0
+        if v == v:
+            nobs += 1
+            y = v - comp_add
+            s = total + y
+            comp_add = s - total - y
+            total = s
+            same = same + 1 if v == prev else 1
+            prev = v
+            negative += math.copysign(1.0, v) < 0
+        if nobs >= window:
+            if not mean:
+                out[i] = prev * nobs if same >= nobs else total
+            elif same >= nobs:
+                out[i] = prev
+            else:
+                r = total / nobs
+                if (negative == 0 and r < 0) or (negative == nobs and r > 0):
+                    r = 0.0
+                out[i] = r
+    return np.array(out, dtype=float)
 
 
-def _trailing_mean(s: pd.Series) -> pd.Series:
-    return s.rolling(_YEAR, min_periods=_YEAR).mean()
-
-
-def _growth(s: pd.Series, lag: int = _YEAR) -> pd.Series:
-    """``s / s.shift(lag) - 1``; from a zero or negative base: +inf if now positive, else NaN."""
-    prev = s.shift(lag)
-    out = s / prev - 1.0
-    base_gone = prev.notna() & (prev <= 0.0)
-    out[base_gone] = np.where(s[base_gone] > 0.0, np.inf, np.nan)
+def _shift(x: np.ndarray, lag: int) -> np.ndarray:
+    """``x`` moved ``lag`` quarters later (NaN in the first ``lag``)."""
+    out = np.full(len(x), np.nan)
+    if lag < len(x):
+        out[lag:] = x[: len(x) - lag]
     return out
 
 
-def _ratio_to_running_peak(s: pd.Series) -> pd.Series:
+def _positive(x: np.ndarray) -> np.ndarray:
+    """``x`` where positive, NaN elsewhere (a denominator)."""
+    return np.where(x > 0.0, x, np.nan)
+
+
+def _running(x: np.ndarray, peak: bool = True) -> np.ndarray:
+    """Running maximum (or minimum) skipping NaNs; NaN where ``x`` is NaN."""
+    missing = np.isnan(x)
+    if peak:
+        out = np.maximum.accumulate(np.where(missing, -np.inf, x))
+    else:
+        out = np.minimum.accumulate(np.where(missing, np.inf, x))
+    out[missing] = np.nan
+    return out
+
+
+def _growth(s: np.ndarray, lag: int = _YEAR) -> np.ndarray:
+    """``s / s[lag quarters earlier] - 1``; from a zero or negative base: +inf if now positive,
+    else NaN."""
+    prev = _shift(s, lag)
+    out = s / prev - 1.0
+    gone = prev <= 0.0
+    out[gone] = np.where(s[gone] > 0.0, np.inf, np.nan)
+    return out
+
+
+def _ratio_to_running_peak(s: np.ndarray) -> np.ndarray:
     """``s / running max of s`` (NaN where the running peak is not positive)."""
-    peak = s.cummax()
-    return (s / peak.where(peak > 0.0)).astype(float)
-
-
-def _warm(df: pd.DataFrame, t: ChainThresholds) -> np.ndarray:
-    return np.arange(len(df)) >= t.warmup_quarters
+    return s / _positive(_running(s))
 
 
 # Each detector returns (value, condition, threshold) with value/condition per quarter.
-Detector = Callable[[pd.DataFrame, ChainThresholds], tuple[pd.Series, np.ndarray, float]]
+Detector = Callable[[_Run, ChainThresholds], tuple[np.ndarray, np.ndarray, Any]]
 
 
 def _rising_flow(column: str) -> Detector:
-    def detect(df: pd.DataFrame, t: ChainThresholds):
-        g = _growth(_trailing_sum(_col(df, column)))
-        return g, (g > t.rising_flow_growth_per_year).to_numpy(), t.rising_flow_growth_per_year
+    def detect(run: _Run, t: ChainThresholds):
+        g = _growth(run.trailing_sum(column))
+        return g, g > t.rising_flow_growth_per_year, t.rising_flow_growth_per_year
 
     return detect
 
 
-def _equity_rising(df: pd.DataFrame, t: ChainThresholds):
-    g = _growth(_col(df, "equity_index"))
+def _equity_rising(run: _Run, t: ChainThresholds):
+    g = _growth(run.col("equity_index"))
     th = t.rising_equity_growth_per_year
-    return g, (g > th).to_numpy(), th
+    return g, g > th, th
 
 
-def _gain_per_dollar(df: pd.DataFrame, t: ChainThresholds):
-    gain = _col(df, "frontier_logit").diff(_YEAR)
-    spend = _trailing_sum(_col(df, "lab_training_spend_usd_b"))
-    per_dollar = gain / spend.where(spend > 0.0)
+def _gain_per_dollar(run: _Run, t: ChainThresholds):
+    logit = run.col("frontier_logit")
+    gain = logit - _shift(logit, _YEAR)
+    per_dollar = gain / _positive(run.trailing_sum("lab_training_spend_usd_b"))
     ratio = _ratio_to_running_peak(per_dollar)
     th = t.capability_gain_per_dollar_fraction_of_peak
-    return ratio, (ratio < th).to_numpy() & _warm(df, t), th
+    return ratio, (ratio < th) & run.warm(t), th
 
 
-def _gap_narrows(df: pd.DataFrame, t: ChainThresholds):
-    ratio = _ratio_to_running_peak(_trailing_mean(_col(df, "capability_gap")))
+def _gap_narrows(run: _Run, t: ChainThresholds):
+    ratio = _ratio_to_running_peak(run.trailing_mean("capability_gap"))
     th = t.gap_fraction_of_peak
-    return ratio, (ratio < th).to_numpy() & _warm(df, t), th
+    return ratio, (ratio < th) & run.warm(t), th
 
 
-def _lab_margin(df: pd.DataFrame, t: ChainThresholds):
-    if "frontier_pricing_margin" in df.columns:
-        margin = _trailing_mean(_col(df, "frontier_pricing_margin"))
+def _lab_margin(run: _Run, t: ChainThresholds):
+    if "frontier_pricing_margin" in run.columns:
+        margin = run.trailing_mean("frontier_pricing_margin")
     else:
-        revenue = _trailing_sum(_col(df, "lab_revenue_usd_b"))
-        serving = _trailing_sum(_col(df, "lab_inference_spend_usd_b"))
-        margin = (revenue - serving) / revenue.where(revenue > 0.0)
-    drop = margin.cummax() - margin
+        revenue = run.trailing_sum("lab_revenue_usd_b")
+        serving = run.trailing_sum("lab_inference_spend_usd_b")
+        margin = (revenue - serving) / _positive(revenue)
+    drop = _running(margin) - margin
     th = t.lab_margin_drop_from_peak
-    return drop, (drop > th).to_numpy() & _warm(df, t), th
+    return drop, (drop > th) & run.warm(t), th
 
 
-def _funding_drought(df: pd.DataFrame, t: ChainThresholds):
-    raised = _trailing_sum(_col(df, "lab_funding_raised_usd_b"))
-    requested = _trailing_sum(_col(df, "lab_funding_requested_usd_b"))
+def _funding_drought(run: _Run, t: ChainThresholds):
+    raised = run.trailing_sum("lab_funding_raised_usd_b")
+    requested = run.trailing_sum("lab_funding_requested_usd_b")
     material = requested >= max(t.funding_requested_material_usd_b_per_year, 1e-12)
-    share = (raised / requested.where(material)).astype(float)
-    shrinking = (raised < raised.shift(_YEAR)).to_numpy()
+    share = raised / np.where(material, requested, np.nan)
+    shrinking = raised < _shift(raised, _YEAR)
     of_peak = _ratio_to_running_peak(raised)
     # the first test: rationed while the flow shrinks; the second: the flow has dried up
-    rationed = (share < t.funding_raised_share_of_requested).to_numpy() & shrinking
-    dried = (of_peak < t.funding_raised_fraction_of_peak).to_numpy()
-    value = share.where(rationed, of_peak)  # the measure of the test that fired (first if both)
+    rationed = (share < t.funding_raised_share_of_requested) & shrinking
+    dried = of_peak < t.funding_raised_fraction_of_peak
+    value = np.where(rationed, share, of_peak)  # the measure of the test that fired (first if both)
     threshold = np.where(
         rationed, t.funding_raised_share_of_requested, t.funding_raised_fraction_of_peak
     )
-    return value, (rationed | dried) & _warm(df, t), threshold  # type: ignore[return-value]
+    return value, (rationed | dried) & run.warm(t), threshold
 
 
-def _utilization(df: pd.DataFrame, t: ChainThresholds):
-    u = _col(df, "utilization")
-    return u, (u < t.utilization_floor).to_numpy() & _warm(df, t), t.utilization_floor
+def _utilization(run: _Run, t: ChainThresholds):
+    u = run.col("utilization")
+    return u, (u < t.utilization_floor) & run.warm(t), t.utilization_floor
 
 
-def _rent_falls(df: pd.DataFrame, t: ChainThresholds):
+def _recent_max(x: np.ndarray, window: int) -> np.ndarray:
+    """Highest of ``x`` over the ``window`` quarters before each one (NaNs skipped)."""
+    padded = np.concatenate([np.full(window, np.nan), x[:-1] if len(x) else x])
+    return np.fmax.reduce(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+
+
+def _rent_falls(run: _Run, t: ChainThresholds):
     """Rents below trend (rent_cycle_index), or else the smaller of the H100 and
     newest-generation rent falls from their recent peaks."""
-    if "rent_cycle_index" in df.columns:
-        index = _col(df, "rent_cycle_index")
-        return index, (index < t.rent_cycle_floor).to_numpy() & _warm(df, t), t.rent_cycle_floor
-    falls = []
+    if "rent_cycle_index" in run.columns:
+        index = run.col("rent_cycle_index")
+        return index, (index < t.rent_cycle_floor) & run.warm(t), t.rent_cycle_floor
+    fall = None
     for column in ("gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour"):
-        if column in df.columns:
-            rent = _col(df, column)
-            recent = rent.shift(1).rolling(t.rental_peak_window_quarters, min_periods=1).max()
-            falls.append(1.0 - rent / recent.where(recent > 0.0))
-    fall = pd.concat(falls, axis=1).min(axis=1, skipna=False)
+        if column in run.columns:
+            rent = run.col(column)
+            this = 1.0 - rent / _positive(_recent_max(rent, t.rental_peak_window_quarters))
+            fall = this if fall is None else np.minimum(fall, this)
     th = t.rental_price_fall_from_recent_peak
-    return fall, (fall > th).to_numpy() & _warm(df, t), th
+    return fall, (fall > th) & run.warm(t), th
 
 
-def _stranded(df: pd.DataFrame, t: ChainThresholds):
-    share = _col(df, "stranded_share_of_fleet")
-    cond = (share > t.stranded_share_of_book).to_numpy() & _warm(df, t)
-    return share, cond, t.stranded_share_of_book
+def _stranded(run: _Run, t: ChainThresholds):
+    share = run.col("stranded_share_of_fleet")
+    return share, (share > t.stranded_share_of_book) & run.warm(t), t.stranded_share_of_book
 
 
 def _fall_from_peak(column: str, field: str) -> Detector:
-    def detect(df: pd.DataFrame, t: ChainThresholds):
-        fall = 1.0 - _ratio_to_running_peak(_trailing_sum(_col(df, column)))
+    def detect(run: _Run, t: ChainThresholds):
+        fall = 1.0 - _ratio_to_running_peak(run.trailing_sum(column))
         th = getattr(t, field)
-        return fall, (fall > th).to_numpy() & _warm(df, t), th
+        return fall, (fall > th) & run.warm(t), th
 
     return detect
 
 
-def _equity_drawdown(df: pd.DataFrame, t: ChainThresholds):
-    dd = _col(df, "equity_drawdown")
-    cond = (dd > t.equity_drawdown_from_peak).to_numpy() & _warm(df, t)
-    return dd, cond, t.equity_drawdown_from_peak
+def _equity_drawdown(run: _Run, t: ChainThresholds):
+    dd = run.col("equity_drawdown")
+    return dd, (dd > t.equity_drawdown_from_peak) & run.warm(t), t.equity_drawdown_from_peak
 
 
 def _sector_drawdown(column: str) -> Detector:
-    def detect(df: pd.DataFrame, t: ChainThresholds):
-        dd = 1.0 - _ratio_to_running_peak(_col(df, column))
-        cond = (dd > t.sector_drawdown_from_peak).to_numpy() & _warm(df, t)
-        return dd, cond, t.sector_drawdown_from_peak
+    def detect(run: _Run, t: ChainThresholds):
+        dd = 1.0 - _ratio_to_running_peak(run.col(column))
+        return dd, (dd > t.sector_drawdown_from_peak) & run.warm(t), t.sector_drawdown_from_peak
 
     return detect
 
 
-def _spread_widens(df: pd.DataFrame, t: ChainThresholds):
-    spread = _col(df, "credit_spread")
-    widening = spread - spread.cummin()
+def _spread_widens(run: _Run, t: ChainThresholds):
+    spread = run.col("credit_spread")
+    widening = spread - _running(spread, peak=False)
     th = t.credit_spread_widening_above_min
-    return widening, (widening > th).to_numpy() & _warm(df, t), th
+    return widening, (widening > th) & run.warm(t), th
 
 
-def _defaults(df: pd.DataFrame, t: ChainThresholds):
-    d = _col(df, "defaults")
-    new = d.diff().fillna(d)
-    return d, (new > 0.0).to_numpy(), 0.0
+def _defaults(run: _Run, t: ChainThresholds):
+    d = run.col("defaults")
+    new = d - _shift(d, 1)
+    new = np.where(np.isnan(new), d, new)
+    return d, new > 0.0, 0.0
 
 
 # name -> (direction, required columns, detector, needs sustain)
@@ -691,16 +795,12 @@ if not set(_DETECTORS) == set(EVENT_DEFINITIONS) == set(EVENT_LABELS):  # pragma
 
 def _spells(condition: np.ndarray, sustain: int) -> list[tuple[int, int]]:
     """(first, last) row positions of each run of True at least ``sustain`` long."""
-    out: list[tuple[int, int]] = []
-    start = None
-    for i, c in enumerate([*condition.tolist(), False]):
-        if c and start is None:
-            start = i
-        elif not c and start is not None:
-            if i - start >= sustain:
-                out.append((start, i - 1))
-            start = None
-    return out
+    if not condition.any():
+        return []
+    edges = np.diff(np.concatenate(([0], condition.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # one past the last row
+    return [(int(a), int(b) - 1) for a, b in zip(starts, ends, strict=True) if b - a >= sustain]
 
 
 def _empty_events() -> pd.DataFrame:
@@ -714,6 +814,51 @@ def _empty_events() -> pd.DataFrame:
             "direction": pd.Series(dtype=object),
             "end_quarter": pd.Series(dtype=object),
             "end_step": pd.Series(dtype="int64"),
+        }
+    )
+
+
+#: One detected spell: (event, first row, last row, value, threshold), in detector order.
+_Spell = tuple[str, int, int, float, float]
+
+
+def _detect(run: _Run, t: ChainThresholds, all_spells: bool) -> list[_Spell]:
+    """Every sustained spell of every event (the first only, unless ``all_spells``), sorted
+    by the step it starts in, then in chain order."""
+    found: list[tuple[int, int, _Spell]] = []
+    if run.n == 0:
+        return []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for order, (name, (_, columns, detector, sustained)) in enumerate(_DETECTORS.items()):
+            if not run.columns.issuperset(columns):
+                continue
+            value, condition, threshold = detector(run, t)
+            spells = _spells(np.asarray(condition, dtype=bool), t.sustain_quarters if sustained
+                             else 1)
+            for first, last in spells if all_spells else spells[:1]:
+                th = threshold[first] if isinstance(threshold, np.ndarray) else threshold
+                spell = (name, first, last, float(value[first]), float(th))
+                found.append((int(run.steps[first]), order, spell))
+    found.sort(key=lambda item: item[:2])
+    return [spell for _, _, spell in found]
+
+
+def _events_frame(spells: list[_Spell], run: _Run) -> pd.DataFrame:
+    """The events table (:data:`EVENT_COLUMNS`) of a list of spells, built in one go."""
+    if not spells:
+        return _empty_events()
+    names, firsts, lasts, values, thresholds = zip(*spells, strict=True)
+    labels, steps = run.labels, run.steps
+    return pd.DataFrame(
+        {
+            "event": list(names),
+            "quarter": [labels[i] for i in firsts],
+            "step": np.array([steps[i] for i in firsts], dtype="int64"),
+            "value": np.array(values, dtype=float),
+            "threshold": np.array(thresholds, dtype=float),
+            "direction": [_DETECTORS[name][0] for name in names],
+            "end_quarter": [labels[i] for i in lasts],
+            "end_step": np.array([steps[i] for i in lasts], dtype="int64"),
         }
     )
 
@@ -735,70 +880,40 @@ def detect_events(
     are missing from the table are skipped.
     """
     t = thresholds if thresholds is not None else ChainThresholds()
-    df = normalise_model_table(model_table)
-    labels = _labels(df)
-    steps = df["step"].to_numpy()
-    rows: list[dict[str, Any]] = []
-    order = {name: i for i, name in enumerate(_DETECTORS)}
-    for name, (direction, columns, detector, sustained) in _DETECTORS.items():
-        if df.empty or any(c not in df.columns for c in columns):
-            continue
-        value, condition, threshold = detector(df, t)
-        condition = np.asarray(condition, dtype=bool)
-        values = np.asarray(value, dtype=float)
-        thresholds_at = np.broadcast_to(np.asarray(threshold, dtype=float), values.shape)
-        spells = _spells(condition, t.sustain_quarters if sustained else 1)
-        if not all_spells:
-            spells = spells[:1]
-        for first, last in spells:
-            rows.append(
-                {
-                    "event": name,
-                    "quarter": labels[first],
-                    "step": int(steps[first]),
-                    "value": float(values[first]),
-                    "threshold": float(thresholds_at[first]),
-                    "direction": direction,
-                    "end_quarter": labels[last],
-                    "end_step": int(steps[last]),
-                }
-            )
-    if not rows:
-        return _empty_events()
-    events = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
-    events["_order"] = events["event"].map(order)
-    events = events.sort_values(["step", "_order"], kind="stable").drop(columns="_order")
-    return events.reset_index(drop=True).astype({"step": "int64", "end_step": "int64"})
+    run = _Run(model_table)
+    return _events_frame(_detect(run, t, all_spells), run)
 
 
 def unavailable_events(model_table: pd.DataFrame) -> list[str]:
     """Events that cannot be detected because the table lacks one of their columns."""
-    cols = set(normalise_model_table(model_table).columns)
+    cols = set(_normalised(model_table).columns)
     return [n for n, (_, need, _, _) in _DETECTORS.items() if not set(need) <= cols]
 
 
 # --- chain summary ------------------------------------------------------------------------------
-def _capex_peak(df: pd.DataFrame) -> tuple[int | None, np.ndarray]:
+def _capex_peak(run: _Run) -> tuple[int | None, np.ndarray]:
     """(row of the global peak of trailing 4-quarter AI capex, that series)."""
-    if "ai_capex_usd_b" not in df.columns:
-        return None, np.full(len(df), np.nan)
-    trailing = _trailing_sum(_col(df, "ai_capex_usd_b")).to_numpy()
+    if "ai_capex_usd_b" not in run.columns:
+        return None, np.full(run.n, np.nan)
+    trailing = run.trailing_sum("ai_capex_usd_b")
     if not np.isfinite(trailing).any():
         return None, trailing
     return int(np.nanargmax(trailing)), trailing
 
 
-def _spell_rows(events: pd.DataFrame, df: pd.DataFrame) -> dict[str, list[tuple[int, int]]]:
+def _spell_rows(events: pd.DataFrame, run: _Run) -> dict[str, list[tuple[int, int]]]:
     """event -> sorted [(first row, last row)] from an events table (steps -> row positions)."""
-    position = {int(s): i for i, s in enumerate(df["step"].to_numpy())}
-    has_end = "end_step" in events.columns
+    position = {int(s): i for i, s in enumerate(run.steps.tolist())}
+    names = events["event"].tolist()
+    firsts = events["step"].tolist()
+    lasts = events["end_step"].tolist() if "end_step" in events.columns else firsts
     out: dict[str, list[tuple[int, int]]] = {}
-    for rec in events.to_dict("records"):
-        first = position.get(int(rec["step"]))
+    for name, step, end_step in zip(names, firsts, lasts, strict=True):
+        first = position.get(int(step))
         if first is None:
             continue
-        last = position.get(int(rec["end_step"]), first) if has_end else first
-        out.setdefault(str(rec["event"]), []).append((first, max(first, last)))
+        last = position.get(int(end_step), first)
+        out.setdefault(str(name), []).append((first, max(first, last)))
     for spells in out.values():
         spells.sort()
     return out
@@ -997,14 +1112,17 @@ def summarize_chain(
       (events the table lacks columns for).
     """
     t = thresholds if thresholds is not None else ChainThresholds()
-    df = normalise_model_table(model_table)
+    run = _Run(model_table)
     if events is None:
-        events = detect_events(df, t, all_spells=True)
-    labels = _labels(df)
-    steps = [int(s) for s in df["step"].to_numpy()]
-    spells = _spell_rows(events, df)
+        spells: dict[str, list[tuple[int, int]]] = {}
+        for name, first, last, _, _ in _detect(run, t, all_spells=True):
+            spells.setdefault(name, []).append((first, last))
+    else:
+        spells = _spell_rows(events, run)
+    labels = run.labels
+    steps = [int(s) for s in run.steps.tolist()]
     first_row = {name: rows[0][0] for name, rows in spells.items()}
-    peak, trailing = _capex_peak(df)
+    peak, trailing = _capex_peak(run)
 
     judged = _judge(peak, trailing, spells, labels, steps, t)
     first_drop = peak
@@ -1036,9 +1154,9 @@ def summarize_chain(
     sector_fall: dict[str, str | None] = {}
     for sector, column in SECTORS.items():
         dd = None
-        if column in df.columns:
-            series = 1.0 - _ratio_to_running_peak(_col(df, column))
-            dd = _finite(series.max()) if series.notna().any() else None
+        if column in run.columns:
+            series = 1.0 - _ratio_to_running_peak(run.col(column))
+            dd = _finite(np.nanmax(series)) if not np.isnan(series).all() else None
         sector_dd[sector] = dd
         row = first_row.get(f"{sector}_equity_drawdown")
         sector_fall[sector] = labels[row] if row is not None else None
@@ -1049,8 +1167,8 @@ def summarize_chain(
     ]
 
     stranded = (
-        _col(df, "stranded_gpu_assets_usd_b").to_numpy()
-        if "stranded_gpu_assets_usd_b" in df.columns and peak is not None
+        run.col("stranded_gpu_assets_usd_b")
+        if "stranded_gpu_assets_usd_b" in run.columns and peak is not None
         else None
     )
     link_keys = (
@@ -1080,7 +1198,9 @@ def summarize_chain(
         "stranded_max_after_peak_usd_b": (
             None if stranded is None else _finite(np.nanmax(stranded[peak:]))
         ),
-        "events_unavailable": unavailable_events(df),
+        "events_unavailable": [
+            n for n, (_, need, _, _) in _DETECTORS.items() if not run.columns.issuperset(need)
+        ],
     }
 
 
