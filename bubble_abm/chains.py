@@ -44,6 +44,7 @@ __all__ = [
     "VERDICTS",
     "VERDICT_DEFINITIONS",
     "ChainThresholds",
+    "detect_and_summarize",
     "detect_events",
     "format_chain",
     "summarize_chain",
@@ -464,8 +465,8 @@ def _normalised(model_table: pd.DataFrame) -> pd.DataFrame:
 
 def _labels(df: pd.DataFrame) -> list[str]:
     if "quarter" in df.columns:
-        return [str(q) for q in df["quarter"]]
-    return [str(s) for s in df["step"]]
+        return [str(q) for q in df["quarter"].tolist()]
+    return [str(s) for s in df["step"].tolist()]
 
 
 def _quarter_number(label: str) -> int | None:
@@ -479,7 +480,7 @@ class _Run:
     def __init__(self, model_table: pd.DataFrame) -> None:
         self.frame = _normalised(model_table)
         self.n = len(self.frame)
-        self.columns = frozenset(self.frame.columns)
+        self.columns = frozenset(self.frame.columns.tolist())
         self.steps = self.frame["step"].to_numpy()
         self.labels = _labels(self.frame)
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
@@ -533,7 +534,8 @@ def _rolling(x: np.ndarray, mean: bool, window: int = _YEAR) -> np.ndarray:
                 s = total + y
                 comp_remove = s - total - y
                 total = s
-                negative -= math.copysign(1.0, old) < 0
+                if mean:
+                    negative -= math.copysign(1.0, old) < 0
         if v == v:
             nobs += 1
             y = v - comp_add
@@ -542,7 +544,8 @@ def _rolling(x: np.ndarray, mean: bool, window: int = _YEAR) -> np.ndarray:
             total = s
             same = same + 1 if v == prev else 1
             prev = v
-            negative += math.copysign(1.0, v) < 0
+            if mean:
+                negative += math.copysign(1.0, v) < 0
         if nobs >= window:
             if not mean:
                 out[i] = prev * nobs if same >= nobs else total
@@ -795,12 +798,16 @@ if not set(_DETECTORS) == set(EVENT_DEFINITIONS) == set(EVENT_LABELS):  # pragma
 
 def _spells(condition: np.ndarray, sustain: int) -> list[tuple[int, int]]:
     """(first, last) row positions of each run of True at least ``sustain`` long."""
-    if not condition.any():
-        return []
-    edges = np.diff(np.concatenate(([0], condition.view(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # one past the last row
-    return [(int(a), int(b) - 1) for a, b in zip(starts, ends, strict=True) if b - a >= sustain]
+    out: list[tuple[int, int]] = []
+    start = None
+    for i, c in enumerate([*condition.tolist(), False]):
+        if c and start is None:
+            start = i
+        elif not c and start is not None:
+            if i - start >= sustain:
+                out.append((start, i - 1))
+            start = None
+    return out
 
 
 def _empty_events() -> pd.DataFrame:
@@ -1114,11 +1121,32 @@ def summarize_chain(
     t = thresholds if thresholds is not None else ChainThresholds()
     run = _Run(model_table)
     if events is None:
-        spells: dict[str, list[tuple[int, int]]] = {}
-        for name, first, last, _, _ in _detect(run, t, all_spells=True):
-            spells.setdefault(name, []).append((first, last))
-    else:
-        spells = _spell_rows(events, run)
+        return _summarize(run, _spells_by_event(_detect(run, t, all_spells=True)), t)
+    return _summarize(run, _spell_rows(events, run), t)
+
+
+def detect_and_summarize(
+    model_table: pd.DataFrame, thresholds: ChainThresholds | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``(detect_events(table, t, all_spells=True), summarize_chain(table, those, t))`` in one
+    pass over the table: what a batch records for every run."""
+    t = thresholds if thresholds is not None else ChainThresholds()
+    run = _Run(model_table)
+    spells = _detect(run, t, all_spells=True)
+    return _events_frame(spells, run), _summarize(run, _spells_by_event(spells), t)
+
+
+def _spells_by_event(spells: list[_Spell]) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for name, first, last, _, _ in spells:
+        out.setdefault(name, []).append((first, last))
+    return out
+
+
+def _summarize(
+    run: _Run, spells: dict[str, list[tuple[int, int]]], t: ChainThresholds
+) -> dict[str, Any]:
+    """:func:`summarize_chain` of a run's spells (event -> [(first row, last row)], sorted)."""
     labels = run.labels
     steps = [int(s) for s in run.steps.tolist()]
     first_row = {name: rows[0][0] for name, rows in spells.items()}

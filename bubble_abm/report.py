@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from bubble_abm.chains import (
     EVENT_LABELS,
     ChainThresholds,
+    _normalised,
     detect_events,
     format_chain,
     normalise_model_table,
@@ -91,7 +92,7 @@ def run_summary(
     quarter in question (fewer when the table is shorter). Values are plain Python scalars, so the
     result is JSON-serialisable (a zero-revenue ratio is ``inf``/``nan``).
     """
-    df = normalise_model_table(model_table)
+    df = _normalised(model_table)
     if df.empty:
         raise ValueError("model_table has no rows")
     labels = _labels(df)

@@ -23,6 +23,7 @@ from bubble_abm.chains import (
     VERDICT_DEFINITIONS,
     VERDICTS,
     ChainThresholds,
+    detect_and_summarize,
     detect_events,
     format_chain,
     summarize_chain,
@@ -484,6 +485,31 @@ def test_summary_from_given_events() -> None:
     df = boom_bust()
     spells = detect_events(df, all_spells=True)
     assert summarize_chain(df, events=spells) == summarize_chain(df)
+
+
+def test_detect_and_summarize_is_detect_events_then_summarize_chain() -> None:
+    strict = ChainThresholds(sustain_quarters=1, utilization_floor=0.7)
+    for df, t in ((boom_bust(), None), (boom_bust(), strict), (boom_bust(6), None)):
+        events, summary = detect_and_summarize(df, t)
+        expected = detect_events(df, t, all_spells=True)
+        pd.testing.assert_frame_equal(events, expected, check_exact=True)
+        assert summary == summarize_chain(df, expected, t)
+
+
+def test_trailing_sums_and_means_are_pandas_rolling_to_the_bit() -> None:
+    """The detectors' own trailing 4-quarter sums and means (numpy, for speed) give exactly
+    pandas' ``rolling(4)`` results, NaNs, repeats, signed zeros and short series included."""
+    from bubble_abm.chains import _rolling
+
+    rng = np.random.default_rng(7)
+    for k in range(400):
+        x = rng.normal(size=int(rng.integers(0, 30))) * 10.0 ** rng.uniform(-4, 8)
+        x[rng.random(x.size) < 0.15] = np.nan
+        x[rng.random(x.size) < 0.2] = 3.0 if k % 2 else -0.0
+        rolling = pd.Series(x, dtype=float).rolling(4, min_periods=4)
+        for mean, expected in ((False, rolling.sum()), (True, rolling.mean())):
+            got = _rolling(x, mean=mean)
+            assert np.array_equal(got, expected.to_numpy(), equal_nan=True), (k, mean, x)
 
 
 def test_format_chain_block() -> None:

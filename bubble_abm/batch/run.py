@@ -156,12 +156,11 @@ def _finite_or_none(value: Any) -> Any:
 
 def summarize_run(job: RunJob, model_table: pd.DataFrame) -> RunResult:
     """The three tables of a finished run from its model table (one row per quarter)."""
-    from bubble_abm.chains import detect_events, summarize_chain
+    from bubble_abm.chains import detect_and_summarize
     from bubble_abm.report import _json_safe, run_summary
 
     table = model_table.reset_index(drop=True)
-    events = detect_events(table, all_spells=True)
-    chain = summarize_chain(table, events)
+    events, chain = detect_and_summarize(table)
     summary = run_summary(table)
     equity = table["equity_index"].to_numpy(dtype=float)
     trough = int(np.argmin(equity))
@@ -179,14 +178,29 @@ def summarize_run(job: RunJob, model_table: pd.DataFrame) -> RunResult:
     row["collapse_links"] = len(chain.get("collapse_links") or [])
     row["chain_json"] = json.dumps(_json_safe(chain), sort_keys=True)
 
-    quarters = table.copy()
-    for i, name in enumerate(_QUARTER_ID_COLUMNS):
-        quarters.insert(i, name, row[name])
-    events = events.copy()
-    events.insert(0, "spell", events.groupby("event", sort=False).cumcount().astype("int64"))
-    for i, name in enumerate(_QUARTER_ID_COLUMNS):
-        events.insert(i, name, row[name])
-    return RunResult(row, quarters, events[list(EVENT_TABLE_COLUMNS)])
+    quarters = pd.concat([_id_columns(row, table.index), table], axis=1)
+    return RunResult(row, quarters, _run_events(events, row))
+
+
+def _id_columns(row: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """The run's ids (run_id, scenario, seed) repeated on ``index``, typed as scalars are."""
+    return pd.DataFrame({name: row[name] for name in _QUARTER_ID_COLUMNS}, index=index)
+
+
+def _run_events(events: pd.DataFrame, row: dict[str, Any]) -> pd.DataFrame:
+    """The run's events with its ids and each event's spell number (0, 1, ... in time order)."""
+    seen: dict[str, int] = {}
+    spell = []
+    for name in events["event"].tolist():
+        seen[name] = seen.get(name, -1) + 1
+        spell.append(seen[name])
+    columns = {
+        name: row[name] if name in _QUARTER_ID_COLUMNS
+        else np.array(spell, dtype="int64") if name == "spell"
+        else events[name]
+        for name in EVENT_TABLE_COLUMNS
+    }
+    return pd.DataFrame(columns, index=events.index)
 
 
 def run_one(job: RunJob) -> RunResult:
