@@ -85,24 +85,30 @@ class ChainThresholds:
     #: ``lab_margin_falls``: labs' trailing 4-quarter serving margin more than this (absolute,
     #: in margin points: 0.25 = 25 points) below its running peak.
     lab_margin_drop_from_peak: float = 0.25
-    #: ``funding_drought``, first test: trailing 4-quarter funding raised below this share of
-    #: funding requested, and below its level a year earlier, ...
+    #: ``funding_drought`` reads funding raised and requested summed over this many quarters
+    #: (a half-year: a drought is a shortfall that lasts, but it is dated when it starts).
+    funding_window_quarters: int = 2
+    #: ``funding_drought``, first test: funding raised over the window below this share of
+    #: funding requested, and below the same window's a year earlier, ...
     funding_raised_share_of_requested: float = 0.5
-    #: ... while requests are material: trailing 4-quarter requests at least this, $B per year.
+    #: ... while requests are material: requests over the window at least this, $B per year.
     funding_requested_material_usd_b_per_year: float = 1.0
-    #: ``funding_drought``, second test: trailing 4-quarter funding raised below this fraction
+    #: ``funding_drought``, second test: funding raised over the window below this fraction
     #: of its running peak.
     funding_raised_fraction_of_peak: float = 0.5
-    #: ``utilization_falls``: fleet utilization below this share.
-    utilization_floor: float = 0.6
-    #: ``rental_price_falls``: the H100 rent and the newest generation's rent both more than
-    #: this fraction below their highest in the previous ``rental_peak_window_quarters``
-    #: quarters.
+    #: ``utilization_falls``: fleet utilization more than this fraction below its running peak
+    #: (0.2: a fleet run full in the boom is below the ~80% a cloud normally runs at).
+    utilization_fall_from_peak: float = 0.20
+    #: ``rental_price_falls``: rents more than this fraction below their highest in the
+    #: previous ``rental_peak_window_quarters`` quarters (rents relative to trend,
+    #: ``rent_cycle_index``, when the table has it; else the H100 and newest-generation rents).
     rental_price_fall_from_recent_peak: float = 0.30
     rental_peak_window_quarters: int = 4
-    #: ``rental_price_falls`` when the table has ``rent_cycle_index`` (rents relative to their
-    #: generation's trend, 1 at normal utilization): the index below this level.
-    rent_cycle_floor: float = 0.9
+    #: ``rental_price_falls`` on ``rent_cycle_index`` (rents relative to their generation's
+    #: trend, 1 at normal utilization): the fall must also take the index below this level
+    #: (1: below the rent that pays for a GPU at normal utilization, a glut; a fall from a
+    #: shortage premium down to trend is the boom easing, not the collapse).
+    rent_cycle_floor: float = 1.0
     #: ``stranded_assets_rise``: stranded GPU assets above this share of GPU fleet book value.
     stranded_share_of_book: float = 0.15
     #: ``capex_cut``: trailing 4-quarter AI capex more than this fraction below its running peak.
@@ -185,10 +191,11 @@ _THRESHOLD_RULES: dict[str, Callable[[Any], str]] = {
     "capability_gain_per_dollar_fraction_of_peak": _float_range(0.0, 1.0),
     "gap_fraction_of_peak": _float_range(0.0, 1.0),
     "lab_margin_drop_from_peak": _float_range(0.0, 10.0),
+    "funding_window_quarters": _int_range(1, 40),
     "funding_raised_share_of_requested": _float_range(0.0, 1.0),
     "funding_requested_material_usd_b_per_year": _float_range(0.0, 1e6, open_low=False),
     "funding_raised_fraction_of_peak": _float_range(0.0, 1.0),
-    "utilization_floor": _float_range(0.0, 1.0),
+    "utilization_fall_from_peak": _float_range(0.0, 1.0),
     "rental_price_fall_from_recent_peak": _float_range(0.0, 1.0),
     "rental_peak_window_quarters": _int_range(1, 40),
     "rent_cycle_floor": _float_range(0.0, 10.0),
@@ -318,6 +325,7 @@ def _pct(x: float) -> str:
 def _definitions(t: ChainThresholds) -> dict[str, str]:
     s = t.sustain_quarters
     sus = f"for {s} quarter{'s' if s != 1 else ''}"
+    fw = f"{t.funding_window_quarters} quarter{'s' if t.funding_window_quarters != 1 else ''}"
     flow = _pct(t.rising_flow_growth_per_year)
     defs = {
         "capex_rising": f"trailing 4-quarter AI capex (ai_capex_usd_b) up more than {flow} on "
@@ -345,28 +353,33 @@ def _definitions(t: ChainThresholds) -> dict[str, str]:
         f"than {t.lab_margin_drop_from_peak:g} below its running peak "
         f"[lab_margin_drop_from_peak], {sus}. The price-premium margin of DESIGN §1: the "
         "all-in lab_margin (after training) falls in every boom as training scales. value: drop.",
-        "funding_drought": "trailing 4-quarter lab funding raised (lab_funding_raised_usd_b) "
-        f"below {_pct(t.funding_raised_share_of_requested)} of funding requested while "
-        f"requests exceed ${t.funding_requested_material_usd_b_per_year:g}B/yr and the amount "
-        "raised is below a year earlier [funding_raised_share_of_requested, "
+        "funding_drought": f"lab funding raised (lab_funding_raised_usd_b) summed over "
+        f"{fw} [funding_window_quarters] below {_pct(t.funding_raised_share_of_requested)} of "
+        "funding requested over the same quarters while requests exceed "
+        f"${t.funding_requested_material_usd_b_per_year:g}B/yr and the amount raised is below "
+        "the same quarters' a year earlier [funding_raised_share_of_requested, "
         "funding_requested_material_usd_b_per_year], or below "
         f"{_pct(t.funding_raised_fraction_of_peak)} of its running peak "
         f"[funding_raised_fraction_of_peak], {sus}. Rationing alone is not a drought: labs "
         "ask for more than they get all through a boom. value: raised/requested (or "
         "raised/peak).",
-        "utilization_falls": f"GPU fleet utilization below {_pct(t.utilization_floor)} "
-        f"[utilization_floor], {sus}. value: utilization.",
-        "rental_price_falls": "rents below their trend: the capacity-weighted ratio of each "
-        "generation's rent to its cost-based trend (rent_cycle_index) below "
-        f"{t.rent_cycle_floor:g} [rent_cycle_floor], {sus} — the cyclical part of rents of "
-        "DESIGN §11 item 4. Without that column: the H100 rent "
-        "(gpu_rental_price_usd_per_hour) and the "
-        "newest generation's rent (newest_rental_price_usd_per_hour, if in the table) both "
-        f"more than {_pct(t.rental_price_fall_from_recent_peak)} below their highest in the "
-        f"previous {t.rental_peak_window_quarters} quarters [rental_price_fall_from_recent_peak, "
-        f"rental_peak_window_quarters], {sus}. A recent peak, not the running one, because "
-        "rents fall structurally with hardware deflation; both series, because the newest one "
-        "jumps at each generation launch. value: the smaller fall.",
+        "utilization_falls": "GPU fleet utilization (utilization) more than "
+        f"{_pct(t.utilization_fall_from_peak)} below its running peak "
+        f"[utilization_fall_from_peak], {sus}: a fleet run full in the boom falls below the "
+        "~80% a cloud normally runs at. value: fall.",
+        "rental_price_falls": "rents relative to their trend — the capacity-weighted ratio of "
+        "each generation's rent to its cost-based trend (rent_cycle_index), the cyclical part "
+        "of rents of DESIGN §11 item 4 — more than "
+        f"{_pct(t.rental_price_fall_from_recent_peak)} below their highest in the previous "
+        f"{t.rental_peak_window_quarters} quarters and below {t.rent_cycle_floor:g} "
+        "(below the rent that pays for a GPU at normal utilization: a glut, not a shortage "
+        "premium easing) [rental_price_fall_from_recent_peak, rental_peak_window_quarters, "
+        f"rent_cycle_floor], {sus}. Without that column: the H100 rent "
+        "(gpu_rental_price_usd_per_hour) and the newest generation's rent "
+        "(newest_rental_price_usd_per_hour, if in the table) both that far below their "
+        "recent highs. A recent peak, not the running one: a fall is a move, and rents fall "
+        "structurally with hardware deflation; both raw series, because the newest one jumps "
+        "at each generation launch. value: the (smaller) fall.",
         "stranded_assets_rise": "stranded GPU assets (idle book beyond normal slack, judged "
         "on each generation's expected utilization as impairment is, plus book written off "
         f"as impaired) above {_pct(t.stranded_share_of_book)} of the "
@@ -497,10 +510,10 @@ class _Run:
             self._arrays[key] = values
         return self._arrays[key]
 
-    def trailing_sum(self, name: str) -> np.ndarray:
-        key = ("sum", name)
+    def trailing_sum(self, name: str, window: int = _YEAR) -> np.ndarray:
+        key = (f"sum{window}", name)
         if key not in self._arrays:
-            self._arrays[key] = _rolling(self.col(name), mean=False)
+            self._arrays[key] = _rolling(self.col(name), mean=False, window=window)
         return self._arrays[key]
 
     def trailing_mean(self, name: str) -> np.ndarray:
@@ -644,9 +657,10 @@ def _lab_margin(run: _Run, t: ChainThresholds):
 
 
 def _funding_drought(run: _Run, t: ChainThresholds):
-    raised = run.trailing_sum("lab_funding_raised_usd_b")
-    requested = run.trailing_sum("lab_funding_requested_usd_b")
-    material = requested >= max(t.funding_requested_material_usd_b_per_year, 1e-12)
+    w = t.funding_window_quarters
+    raised = run.trailing_sum("lab_funding_raised_usd_b", w)
+    requested = run.trailing_sum("lab_funding_requested_usd_b", w)
+    material = requested * (_YEAR / w) >= max(t.funding_requested_material_usd_b_per_year, 1e-12)
     share = raised / np.where(material, requested, np.nan)
     shrinking = raised < _shift(raised, _YEAR)
     of_peak = _ratio_to_running_peak(raised)
@@ -661,8 +675,9 @@ def _funding_drought(run: _Run, t: ChainThresholds):
 
 
 def _utilization(run: _Run, t: ChainThresholds):
-    u = run.col("utilization")
-    return u, (u < t.utilization_floor) & run.warm(t), t.utilization_floor
+    fall = 1.0 - _ratio_to_running_peak(run.col("utilization"))
+    th = t.utilization_fall_from_peak
+    return fall, (fall > th) & run.warm(t), th
 
 
 def _recent_max(x: np.ndarray, window: int) -> np.ndarray:
@@ -672,13 +687,17 @@ def _recent_max(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def _rent_falls(run: _Run, t: ChainThresholds):
-    """Rents below trend (rent_cycle_index), or else the smaller of the H100 and
-    newest-generation rent falls from their recent peaks."""
+    """The fall of rents relative to trend (rent_cycle_index) from their recent peak, or else
+    the smaller of the H100 and newest-generation rent falls from their recent peaks."""
+    columns = ("gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour")
     if "rent_cycle_index" in run.columns:
         index = run.col("rent_cycle_index")
-        return index, (index < t.rent_cycle_floor) & run.warm(t), t.rent_cycle_floor
+        fall = 1.0 - index / _positive(_recent_max(index, t.rental_peak_window_quarters))
+        th = t.rental_price_fall_from_recent_peak
+        below = index < t.rent_cycle_floor
+        return fall, (fall > th) & below & run.warm(t), th
     fall = None
-    for column in ("gpu_rental_price_usd_per_hour", "newest_rental_price_usd_per_hour"):
+    for column in columns:
         if column in run.columns:
             rent = run.col(column)
             this = 1.0 - rent / _positive(_recent_max(rent, t.rental_peak_window_quarters))

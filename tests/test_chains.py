@@ -91,12 +91,13 @@ def boom_bust(n: int = N) -> pd.DataFrame:
             # drop 0.3 > 0.25 at row 15 -> lab_margin_falls row 15 (2026Q4).
             "lab_revenue_usd_b": np.full(n, 10.0),
             "lab_inference_spend_usd_b": _step_at(2.0, 8.0, 14, n),
-            # requested 10/qtr, raised 10 -> 2 at row 16: trailing share 0.8, 0.6, 0.4 at rows
-            # 16, 17, 18 -> funding_drought row 18 (2027Q3).
+            # requested 10/qtr, raised 10 -> 2 at row 16: share over the trailing 2 quarters
+            # 0.6, 0.2 at rows 16, 17 -> funding_drought row 17 (2027Q2).
             "lab_funding_requested_usd_b": np.full(n, 10.0),
             "lab_funding_raised_usd_b": _step_at(10.0, 2.0, 16, n),
-            # utilization 0.9 -> 0.5, newest rent 4 -> 2.5 (a 37.5% fall) and H100 rent
-            # 2 -> 1.2 (40%) at row 19: utilization_falls and rental_price_falls row 19 (2027Q4).
+            # utilization 0.9 -> 0.5 (44% below its peak), newest rent 4 -> 2.5 (a 37.5% fall)
+            # and H100 rent 2 -> 1.2 (40%) at row 19: utilization_falls and rental_price_falls
+            # row 19 (2027Q4).
             "utilization": _step_at(0.9, 0.5, 19, n),
             "newest_rental_price_usd_per_hour": _step_at(4.0, 2.5, 19, n),
             "gpu_rental_price_usd_per_hour": _step_at(2.0, 1.2, 19, n),
@@ -119,7 +120,7 @@ EXPECTED = {
     "capability_gain_per_dollar_falls": 11,
     "frontier_open_gap_narrows": 14,
     "lab_margin_falls": 15,
-    "funding_drought": 18,
+    "funding_drought": 17,
     "utilization_falls": 19,
     "rental_price_falls": 19,
     "stranded_assets_rise": 20,
@@ -152,11 +153,11 @@ def test_event_values_and_thresholds() -> None:
     ev = detect_events(boom_bust()).set_index("event")
     assert ev.loc["capex_rising", "value"] == pytest.approx(1.1**4 - 1)
     assert ev.loc["capex_rising", "threshold"] == 0.2
-    assert ev.loc["utilization_falls", "value"] == pytest.approx(0.5)
-    assert ev.loc["utilization_falls", "threshold"] == 0.6
+    assert ev.loc["utilization_falls", "value"] == pytest.approx(1 - 0.5 / 0.9)
+    assert ev.loc["utilization_falls", "threshold"] == 0.2
     assert ev.loc["rental_price_falls", "value"] == pytest.approx(0.375)
     assert ev.loc["stranded_assets_rise", "value"] == pytest.approx(0.3)
-    assert ev.loc["funding_drought", "value"] == pytest.approx(0.4)  # raised / requested
+    assert ev.loc["funding_drought", "value"] == pytest.approx(0.2)  # raised / requested
     assert ev.loc["funding_drought", "threshold"] == 0.5
     assert ev.loc["capability_gain_per_dollar_falls", "value"] == pytest.approx(0.4)
     assert ev.loc["frontier_open_gap_narrows", "value"] == pytest.approx(0.4)
@@ -204,10 +205,13 @@ def test_thresholds_move_events() -> None:
     assert (
         first_rows(detect_events(df, ChainThresholds(capex_cut_from_peak=0.05)))["capex_cut"] == 20
     )
-    # utilization 0.5 is not below a 0.4 floor
+    # utilization 0.9 -> 0.5 is a 44% fall, not more than 50%
     assert "utilization_falls" not in first_rows(
-        detect_events(df, ChainThresholds(utilization_floor=0.4))
+        detect_events(df, ChainThresholds(utilization_fall_from_peak=0.5))
     )
+    # funding over 4 quarters: the share is 0.6 at row 17, 0.4 at row 18 (a quarter later)
+    four = ChainThresholds(funding_window_quarters=4)
+    assert first_rows(detect_events(df, four))["funding_drought"] == 18
 
 
 def test_rent_falls_needs_both_generations() -> None:
@@ -226,8 +230,8 @@ def test_funding_drought_second_test_and_material_requests() -> None:
     df = boom_bust()
     df["lab_funding_requested_usd_b"] = 0.0  # no requests: only the fall from peak counts
     ev = detect_events(df).set_index("event")
-    assert ev.loc["funding_drought", "step"] - 1 == 18  # 16/40 of the peak
-    assert ev.loc["funding_drought", "value"] == pytest.approx(0.4)
+    assert ev.loc["funding_drought", "step"] - 1 == 17  # 4/20 of the peak
+    assert ev.loc["funding_drought", "value"] == pytest.approx(0.2)
     df["lab_funding_raised_usd_b"] = 10.0
     assert "funding_drought" not in set(detect_events(df)["event"])
     # rationed all along, but the amount raised keeps growing: no drought
@@ -343,11 +347,11 @@ def test_same_quarter_links_count_as_in_order() -> None:
     assert rows["stranded_assets_rise"] == rows["capex_cut"] == 21
     assert s["collapse_in_order"] and s["order_violations"] == []
     # the parallel links of one stage never violate each other
-    df["newest_rental_price_usd_per_hour"] = _step_at(4.0, 2.5, 18)  # rents before utilization
-    df["gpu_rental_price_usd_per_hour"] = _step_at(2.0, 1.2, 18)
+    df["newest_rental_price_usd_per_hour"] = _step_at(4.0, 2.5, 17)  # rents before utilization
+    df["gpu_rental_price_usd_per_hour"] = _step_at(2.0, 1.2, 17)
     s = summarize_chain(df)
     rows = {link["event"]: link["step"] - 1 for link in s["collapse_links"]}
-    assert rows["rental_price_falls"] == rows["funding_drought"] == 18
+    assert rows["rental_price_falls"] == rows["funding_drought"] == 17
     assert rows["utilization_falls"] == 19
     assert s["collapse_in_order"]
 
@@ -488,7 +492,7 @@ def test_summary_from_given_events() -> None:
 
 
 def test_detect_and_summarize_is_detect_events_then_summarize_chain() -> None:
-    strict = ChainThresholds(sustain_quarters=1, utilization_floor=0.7)
+    strict = ChainThresholds(sustain_quarters=1, utilization_fall_from_peak=0.1)
     for df, t in ((boom_bust(), None), (boom_bust(), strict), (boom_bust(6), None)):
         events, summary = detect_and_summarize(df, t)
         expected = detect_events(df, t, all_spells=True)
@@ -527,8 +531,9 @@ def test_format_chain_block() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [
-        ("utilization_floor", 1.5, "(0, 1]"),
-        ("utilization_floor", 0.0, "(0, 1]"),
+        ("utilization_fall_from_peak", 1.5, "(0, 1]"),
+        ("utilization_fall_from_peak", 0.0, "(0, 1]"),
+        ("funding_window_quarters", 0, "[1, 40]"),
         ("capex_cut_from_peak", -0.1, "(0, 1]"),
         ("sustain_quarters", 0, "[1, 40]"),
         ("sustain_quarters", 2.5, "integer"),
@@ -546,8 +551,8 @@ def test_threshold_validation(field: str, value: object, needle: str) -> None:
 
 
 def test_threshold_validation_lists_every_problem() -> None:
-    with pytest.raises(ValueError, match="utilization_floor.*sustain_quarters|sustain.*util"):
-        ChainThresholds(utilization_floor=2.0, sustain_quarters=-1)
+    with pytest.raises(ValueError, match="sustain_quarters.*utilization_fall|util.*sustain"):
+        ChainThresholds(utilization_fall_from_peak=2.0, sustain_quarters=-1)
 
 
 def test_definitions_cover_every_event_and_verdict() -> None:
@@ -594,7 +599,13 @@ def test_rent_falls_reads_rents_against_trend_when_the_table_has_them() -> None:
     df["rent_cycle_index"] = _step_at(1.3, 0.7, 21, len(df))  # a glut from row 21
     ev = detect_events(df).set_index("event")
     assert ev.loc["rental_price_falls", "step"] - 1 == 21
-    assert ev.loc["rental_price_falls", "value"] == pytest.approx(0.7)
+    assert ev.loc["rental_price_falls", "value"] == pytest.approx(1 - 0.7 / 1.3)
+    # a shortage premium easing (1.8 -> 1.1) falls as far but stays above trend: no event
+    df["rent_cycle_index"] = _step_at(1.8, 1.1, 21, len(df))
+    assert "rental_price_falls" not in set(detect_events(df)["event"])
+    # a slow slide below trend is not a fall either (at most 5% a quarter)
+    df["rent_cycle_index"] = 1.3 * 0.95**ROW
+    assert "rental_price_falls" not in set(detect_events(df)["event"])
 
 
 def test_lab_margin_reads_the_frontier_pricing_margin_when_present() -> None:

@@ -172,7 +172,7 @@ def test_plot_chain_with_events(tmp_path) -> None:
 
 def test_write_run_outputs_thresholds(tmp_path) -> None:
     mt = make_table()
-    strict = ChainThresholds(utilization_floor=0.1)
+    strict = ChainThresholds(utilization_fall_from_peak=0.99)
     paths = write_run_outputs(mt, None, tmp_path, thresholds=strict)
     assert "utilization_falls" not in set(pd.read_csv(paths["events.csv"])["event"])
 
