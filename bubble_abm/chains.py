@@ -506,7 +506,7 @@ class _Run:
             if values.dtype.kind in "fiub":
                 values = values.astype(float)
             else:
-                values = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=float)
+                values = pd.to_numeric(self.frame[name], errors="coerce").astype(float).to_numpy()
             self._arrays[key] = values
         return self._arrays[key]
 
