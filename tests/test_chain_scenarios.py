@@ -4,8 +4,9 @@ Each property must hold for most seeds, not for one hand-picked seed: 20 seeds p
 and every scenario contrast is paired (the same seed in the baseline and in the scenario, so
 the runs are identical until the shock). Reduced populations (40 apps, 40 investors) give the
 same verdict rates as the default 120/120 here (checked with analysis/scenario_overview.py), but
-not the same order of the collapse links: 12 of 20 data-wall busts in design order against 17.
-Runs are cached per module; a shock scenario runs only as many quarters as its test reads.
+not the same order of the collapse links (12 of 20 data-wall busts in design order against 17), so
+the order test runs data_wall at the default populations. Runs are cached per module; a shock
+scenario runs only as many quarters as its test reads.
 """
 
 from __future__ import annotations
@@ -32,11 +33,21 @@ Tables = Callable[[str, int], pd.DataFrame]
 
 @pytest.fixture(scope="module")
 def tables() -> Tables:
+    return _table_cache(SMALL)
+
+
+@pytest.fixture(scope="module")
+def full_tables() -> Tables:
+    """Runs at the scenario's own (default) populations."""
+    return _table_cache({})
+
+
+def _table_cache(overrides: dict) -> Tables:
     cache: dict[tuple[str, int], pd.DataFrame] = {}
 
     def get(scenario: str, seed: int) -> pd.DataFrame:
         if (scenario, seed) not in cache:
-            params = load_scenario(scenario, SMALL)
+            params = load_scenario(scenario, overrides)
             quarters = QUARTERS.get(scenario, params.n_quarters)
             model = BubbleModel(params.with_overrides(n_quarters=quarters), rng=seed)
             model.run_for(quarters)
@@ -69,14 +80,10 @@ def test_data_wall_busts_in_most_seeds(chains):
     assert verdicts.count("bust") >= MOST * len(verdicts), verdicts
 
 
-@pytest.mark.xfail(reason="not yet at 40 apps and 40 investors: 12 of 20 data-wall runs bust "
-                          "with every link in design order (17 of 20 at the default "
-                          "populations); in the rest rents fall below trend a quarter after "
-                          "stranding (the newest generation, filled first, keeps its premium) "
-                          "or funding dries up 2-4 quarters after utilization falls (README, "
-                          "'What the model shows today')", strict=True)
-def test_collapse_links_come_in_design_order_behind_the_data_wall(chains):
-    ordered = [c["verdict"] == "bust" and c["collapse_in_order"] for c in chains["data_wall"]]
+def test_collapse_links_come_in_design_order_behind_the_data_wall(full_tables):
+    """At the default populations (see the module docstring); measured 17 of 20 seeds."""
+    runs = [summarize_chain(full_tables("data_wall", seed)) for seed in SEEDS]
+    ordered = [c["verdict"] == "bust" and c["collapse_in_order"] for c in runs]
     assert sum(ordered) >= MOST * len(ordered)
 
 
