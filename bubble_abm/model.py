@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 import numpy as np
-from mesa import DataCollector, Model
+from mesa import Model
 
 from bubble_abm.agents.app_company import AppPopulation
 from bubble_abm.agents.chipmaker import Chipmaker
@@ -41,7 +41,7 @@ from bubble_abm.core.ledger import Ledger
 from bubble_abm.markets import compute_market, gpu_market
 from bubble_abm.markets.capital_market import CapitalMarket
 from bubble_abm.markets.customer_market import clear_customer_market, logistic_adoption
-from bubble_abm.observe import agent_rows, agent_table_frame, model_reporters, observe_model
+from bubble_abm.observe import ModelTableCollector, agent_rows, agent_table_frame, observe_model
 from bubble_abm.params import Params, make_params
 
 EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents slowly (§11.3)
@@ -90,7 +90,7 @@ class BubbleModel(Model):
                                 "tokens_t": 0.0, "demand_index": self.initial_demand_index}
         self.observation: dict[str, float | str | int] = {}
         self._agent_tables: list[dict[str, np.ndarray]] = []
-        self.datacollector = DataCollector(model_reporters=model_reporters())
+        self.datacollector = ModelTableCollector()
         self.ledger.start_quarter()
         self.initial_money_usd_b = self.ledger.total_money_usd_b()
 
