@@ -175,7 +175,7 @@ def observe_model(model) -> dict[str, Any]:
         "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
         "stranded_share_of_fleet": _safe_ratio(
             sum(o.stranded_usd_b for o in owners),
-            sum(book + float(o.fleet.impaired_usd_b.sum())
+            sum(book + o.fleet.impaired_value_usd_b
                 for book, o in zip(books, owners, strict=True))),
         "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
         "impairments_usd_b": model.impairments_usd_b,

@@ -111,6 +111,7 @@ class GpuFleet:
 
     Deliveries are queued by :meth:`add_vintage` and appended to the arrays, in order, the
     next time any array is read (a quarter's deliveries cost one concatenation per field).
+    The arrays are replaced, never changed in place, so a total is kept until its array is.
     """
 
     def __init__(self) -> None:
@@ -121,6 +122,7 @@ class GpuFleet:
         self._impaired_usd_b = np.zeros(0)
         self._age_quarters = np.zeros(0, dtype=np.int64)
         self._pending: list[tuple[float, int, float, float, float, int]] = []
+        self._totals: dict[str, tuple[np.ndarray, float]] = {}  # field: (array, its sum)
 
     def add_vintage(
         self, units_h100e: float, generation: int, cost_usd_b: float, age_quarters: int = 0,
@@ -145,13 +147,27 @@ class GpuFleet:
     impaired_usd_b = _vintage_field("impaired_usd_b")
     age_quarters = _vintage_field("age_quarters")
 
+    def _total(self, name: str) -> float:
+        """Sum of one vintage field, computed once per version of its array."""
+        values = getattr(self, name)
+        cached = self._totals.get(name)
+        if cached is None or cached[0] is not values:
+            cached = (values, float(values.sum()))
+            self._totals[name] = cached
+        return cached[1]
+
     @property
     def installed_h100e(self) -> float:
-        return float(self.units_h100e.sum())
+        return self._total("units_h100e")
 
     @property
     def book_value_usd_b(self) -> float:
-        return float(self.book_usd_b.sum())
+        return self._total("book_usd_b")
+
+    @property
+    def impaired_value_usd_b(self) -> float:
+        """Book value written off as impaired on the vintages still installed ($B)."""
+        return self._total("impaired_usd_b")
 
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
@@ -199,4 +215,4 @@ class GpuFleet:
             (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0), 1.0)
         idle_units = float((self.units_h100e * idle_share).sum())
         idle_book = float((self.book_usd_b * idle_share).sum())
-        return idle_units, idle_book, idle_book + float(self.impaired_usd_b.sum())
+        return idle_units, idle_book, idle_book + self.impaired_value_usd_b

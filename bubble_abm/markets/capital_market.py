@@ -114,9 +114,14 @@ class CapitalMarket:
         return "chipmaker" if firm in self.model.chipmakers else firm.kind
 
     def sector_prices(self) -> dict[str, float]:
-        """Sum of market caps by sector: chipmakers, big four, levered and other owners."""
-        return {kind: self.listed_value_usd_b((kind,))
-                for kind in ("chipmaker", "big_four", "levered", "other")}
+        """Sum of market caps by sector: chipmakers, big four, levered and other owners.
+
+        One pass over the firms, each sector summed in firm order (as
+        :meth:`listed_value_usd_b` does)."""
+        totals = dict.fromkeys(("chipmaker", "big_four", "levered", "other"), 0.0)
+        for kind, price in zip(self.firm_kinds, self.price_usd_b.tolist(), strict=True):
+            totals[kind] += price
+        return totals
 
     # --- labs ------------------------------------------------------------------------------
     def mark_labs(self) -> None:
