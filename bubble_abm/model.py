@@ -516,7 +516,7 @@ class BubbleModel(Model):
         p = self.params
         life = p.gpu_accounting_life_years * 4.0
         opex_by_generation = self.opex_by_generation()
-        expected_use_by_generation = np.clip(self.expected_utilization, 0.0, 1.0)
+        expected_use_by_generation = np.minimum(np.maximum(self.expected_utilization, 0.0), 1.0)
         last_generation = self.expected_rents_usd_per_hour.size - 1
         # Value in use depends on a vintage's generation only: once per generation, then
         # each vintage's recoverable value is its units times its generation's value.

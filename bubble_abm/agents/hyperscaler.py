@@ -13,6 +13,7 @@ debt).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 import numpy as np
@@ -31,6 +32,17 @@ EXPECTED_UTILIZATION_WEIGHT = 0.3  # adaptive expectation of the fleet's utiliza
 CANCEL_SHARE_OF_SURPLUS = 0.5  # share of an unwanted backlog cancelled per quarter (§11.12)
 MAX_PLANNED_GROWTH_PER_QUARTER = 0.2
 MIN_PLANNED_GROWTH_PER_QUARTER = -0.15
+
+
+@functools.lru_cache(maxsize=16)
+def _quarters_and_powers(n_quarters: int, base: float) -> tuple[np.ndarray, np.ndarray]:
+    """``k = 1..n_quarters`` and ``base**k`` (read-only; the same few are asked for every
+    quarter by every owner)."""
+    k = np.arange(1, n_quarters + 1)
+    powers = base**k
+    k.flags.writeable = False
+    powers.flags.writeable = False
+    return k, powers
 
 
 class Hyperscaler(Agent):
@@ -200,8 +212,8 @@ class Hyperscaler(Agent):
         quarters = p.gpu_accounting_life_years * 4.0
         decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
         discount = (1.0 + self.model.risk_free_rate + self.credit_spread + 0.04) ** -0.25
-        k = np.arange(1, int(quarters) + 1)
-        net = np.maximum(rent_usd_per_hour * decay**k - opex, 0.0)
+        k, decay_k = _quarters_and_powers(int(quarters), decay)
+        net = np.maximum(rent_usd_per_hour * decay_k - opex, 0.0)
         # A new GPU adds capacity to the whole fleet: it earns at the fleet's expected use.
         use = min(self.expected_utilization, p.target_utilization)
         value = float((net * use * 2190.0 * discount**k).sum())

@@ -53,7 +53,8 @@ def strategy_expected_returns(
     last two quarters; ``capability_news_logit`` = frontier logit gain over the last four
     quarters minus a normal year's gain.
     """
-    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * np.clip(fundamental_gap, -0.9, 1.0)
+    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * np.minimum(np.maximum(fundamental_gap,
+                                                                             -0.9), 1.0)
     trend = TREND_EXTRAPOLATION * price_trend
     narrative = NARRATIVE_RETURN_PER_LOGIT * capability_news_logit * ai_exposure
     return np.vstack([fundamental, trend, narrative])

@@ -366,9 +366,10 @@ class CapitalMarket:
         investors = model.investors
         # Fundamentals: smoothed earnings and adaptive growth expectations.
         earnings = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
-        growth_seen = np.clip((earnings - self.earnings_usd_b)
-                              / np.maximum(np.abs(self.earnings_usd_b), 1e-3) * 4.0,
-                              *EXPECTED_GROWTH_BOUNDS)
+        low, high = EXPECTED_GROWTH_BOUNDS  # np.minimum/np.maximum: np.clip's result, faster
+        growth_seen = np.minimum(np.maximum((earnings - self.earnings_usd_b)
+                                            / np.maximum(np.abs(self.earnings_usd_b), 1e-3)
+                                            * 4.0, low), high)
         self.expected_growth = adaptive_update(self.expected_growth, growth_seen,
                                                GROWTH_EXPECTATION_WEIGHT * 0.5)
         self.earnings_usd_b = adaptive_update(self.earnings_usd_b, earnings, EARNINGS_SMOOTHING)
@@ -387,8 +388,8 @@ class CapitalMarket:
         desired_value = p.equity_allocation_base * np.maximum(wealth, 0.0)[:, None] * weights * tilt
         held_value = self.investor_shares * self.price_usd_b
         ratio = desired_value.sum(axis=0) / np.maximum(held_value.sum(axis=0), 1e-9)
-        new_price = self.price_usd_b * np.exp(np.clip(p.market_maker_speed * np.log(
-            np.maximum(ratio, 1e-9)), -MAX_LOG_PRICE_CHANGE, MAX_LOG_PRICE_CHANGE))
+        new_price = self.price_usd_b * np.exp(np.minimum(np.maximum(p.market_maker_speed * np.log(
+            np.maximum(ratio, 1e-9)), -MAX_LOG_PRICE_CHANGE), MAX_LOG_PRICE_CHANGE))
         for f in range(len(self.firms)):
             self._set_price(f, float(new_price[f]))
         self._reallocate_shares(desired_value / new_price[None, :], new_price)
