@@ -89,7 +89,7 @@ class BubbleModel(Model):
         self.customer_result = {"customer_spend_usd_b": 0.0, "api_fees_usd_b": 0.0,
                                 "tokens_t": 0.0, "demand_index": self.initial_demand_index}
         self.observation: dict[str, float | str | int] = {}
-        self._agent_tables: list[dict[str, np.ndarray]] = []
+        self._agent_tables: list[dict[str, Any]] = []  # observe.agent_rows, per quarter
         self.datacollector = ModelTableCollector()
         self.ledger.start_quarter()
         self.initial_money_usd_b = self.ledger.total_money_usd_b()

@@ -9,6 +9,7 @@ fees are paid by apps out of their revenue, so they are not added again).
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
@@ -201,41 +202,66 @@ def _same_text(n: int, text: str) -> np.ndarray:
     return column
 
 
-def agent_rows(model) -> dict[str, np.ndarray]:
-    """Columns of the agent table for this quarter: one row per live agent.
+def agent_rows(model) -> dict[str, Any]:
+    """What the agent table needs of this quarter: one row per live agent, kept as a tuple per
+    chipmaker, GPU owner and live lab and copies of the app and investor arrays.
 
-    Text columns are object arrays whose rows share their strings, so a quarter of many apps
-    and investors costs a few numeric arrays, not a Python object per row.
+    The columns are assembled only when the table is asked for (:func:`agent_table_frame`), so
+    a run that never builds it (a batch) pays for a few array copies a quarter.
     """
     market = model.capital_market
+    prices = market.price_usd_b
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
-    for f, firm in enumerate(market.firms):
-        if firm in model.chipmakers:
+    for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
+        if kind == "chipmaker":
             few.append((firm.unique_id, "Chipmaker", "chipmaker", firm.cash_usd_b, 0.0,
-                        market.price_usd_b[f], *firm.main_decision, 0.0, 0.0, 0.0))
+                        prices[f], *firm.main_decision, 0.0, 0.0, 0.0))
         else:
             few.append((firm.unique_id, "Hyperscaler", firm.kind, firm.cash_usd_b,
-                        firm.debt_usd_b, market.price_usd_b[f], *firm.main_decision,
+                        firm.debt_usd_b, prices[f], *firm.main_decision,
                         firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b))
     for lab in model.labs:
         if lab.alive:
             few.append((lab.unique_id, "ModelLab", "open" if lab.is_open else "closed",
                         lab.cash_usd_b, 0.0, lab.valuation_usd_b, *lab.main_decision,
                         0.0, 0.0, 0.0))
-    columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
-    rows = dict(zip(AGENT_COLUMNS, (list(column) for column in columns), strict=True))
     apps = model.apps
     alive = np.flatnonzero(apps.alive)
     investors = model.investors
-    n_app, n_inv = alive.size, investors.n
+    quarter = {
+        "few": few, "step": model.steps, "quarter": model.quarter_label,
+        "app_id": apps.agent_id[alive], "app_cash_usd_b": apps.cash_usd_b()[alive],
+        "app_revenue_usd_b": apps.revenue_usd_b[alive], "app_lab": apps.lab[alive],
+        "investor_id": investors.agent_id, "investor_strategy": investors.strategy.copy(),
+        "investor_cash_usd_b": investors.cash_usd_b(),
+        "investor_wealth_usd_b": market.investor_wealth_usd_b(),
+    }
+    if not (all(math.isfinite(row[3]) for row in few)
+            and np.isfinite(quarter["app_cash_usd_b"]).all()
+            and np.isfinite(quarter["investor_cash_usd_b"]).all()):
+        raise FloatingPointError("non-finite cash in the agent table")
+    return quarter
+
+
+def _quarter_columns(quarter: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The agent table's columns for one quarter captured by :func:`agent_rows`.
+
+    Text columns are object arrays whose rows share their strings, so a quarter of many apps
+    and investors costs a few numeric arrays, not a Python object per row.
+    """
+    few = quarter["few"]
+    columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
+    rows = dict(zip(AGENT_COLUMNS, (list(column) for column in columns), strict=True))
+    n_app, n_inv = quarter["app_id"].size, quarter["investor_id"].size
+    strategy = quarter["investor_strategy"]
     extra = {
-        "agent_id": [apps.agent_id[alive], investors.agent_id],
+        "agent_id": [quarter["app_id"], quarter["investor_id"]],
         "agent_type": [_same_text(n_app, "AppCompany"), _same_text(n_inv, "Investor")],
-        "kind": [_same_text(n_app, "app"), STRATEGY_LABELS[investors.strategy]],
-        "cash_usd_b": [apps.cash_usd_b()[alive], investors.cash_usd_b()],
-        "value_usd_b": [apps.revenue_usd_b[alive], market.investor_wealth_usd_b()],
+        "kind": [_same_text(n_app, "app"), STRATEGY_LABELS[strategy]],
+        "cash_usd_b": [quarter["app_cash_usd_b"], quarter["investor_cash_usd_b"]],
+        "value_usd_b": [quarter["app_revenue_usd_b"], quarter["investor_wealth_usd_b"]],
         "decision": [_same_text(n_app, "lab_chosen"), _same_text(n_inv, "strategy")],
-        "decision_value": [apps.lab[alive].astype(float), investors.strategy.astype(float)],
+        "decision_value": [quarter["app_lab"].astype(float), strategy.astype(float)],
     }
     table: dict[str, np.ndarray] = {}
     for key, few in rows.items():
@@ -246,16 +272,15 @@ def agent_rows(model) -> dict[str, np.ndarray]:
             table[key] = np.concatenate([np.asarray(few).astype(
                 float if key != "agent_id" else np.int64)] + parts)
     n = table["agent_id"].size
-    table["step"] = np.full(n, model.steps)
-    table["quarter"] = _same_text(n, model.quarter_label)
-    if not np.isfinite(table["cash_usd_b"]).all():
-        raise FloatingPointError("non-finite cash in the agent table")
+    table["step"] = np.full(n, quarter["step"])
+    table["quarter"] = _same_text(n, quarter["quarter"])
     return table
 
 
-def agent_table_frame(quarters: list[dict[str, np.ndarray]]):
+def agent_table_frame(quarters: list[dict[str, Any]]):
     """The agent table (pandas) from the quarters' :func:`agent_rows`, built in one go."""
     import pandas as pd
     if not quarters:
         return pd.DataFrame()
-    return pd.DataFrame({key: np.concatenate([q[key] for q in quarters]) for key in quarters[0]})
+    tables = [_quarter_columns(quarter) for quarter in quarters]
+    return pd.DataFrame({key: np.concatenate([t[key] for t in tables]) for key in tables[0]})
