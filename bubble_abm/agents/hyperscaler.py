@@ -199,7 +199,7 @@ class Hyperscaler(Agent):
             self.cancelled_h100e = min(on_order, -gap * CANCEL_SHARE_OF_SURPLUS)
         dc_cost = self.orders_h100e * gpu_price_usd * p.datacenter_cost_per_gpu_dollar / 1e9
         per_quarter = dc_cost / len(self.datacenter_projects)
-        self.datacenter_projects = deque(x + per_quarter for x in self.datacenter_projects)
+        self.datacenter_projects = deque([x + per_quarter for x in self.datacenter_projects])
 
     def _expected_value_per_price(self, rent_usd_per_hour: float, price_usd: float) -> float:
         """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying).

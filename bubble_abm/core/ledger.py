@@ -147,7 +147,7 @@ class Ledger:
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
         """Move money from payer to payee, recording the flow and both sides' tallies."""
-        if not math.isfinite(amount_usd_b) or amount_usd_b < 0.0:
+        if not 0.0 <= amount_usd_b < math.inf:  # also catches NaN
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
         if amount_usd_b == 0.0 or payer == payee:
             return
@@ -303,6 +303,19 @@ class Ledger:
             self._tallies["revaluation"][block[1]] += amount_usd_b
             return
         np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
+
+    def revalue_block_in_turn(self, block: np.ndarray, amounts_usd_b: np.ndarray) -> None:
+        """Revalue the accounts of ``block`` (an array from :meth:`open_accounts`) by each
+        column of ``amounts_usd_b`` (shape (block size, k)) in turn: exactly the books of
+        ``revalue(block, amounts_usd_b[:, j])`` for j = 0..k-1, in one call."""
+        entry = self._blocks.get(id(block))
+        if entry is None or entry[0] is not block or amounts_usd_b.shape[0] != block.size:
+            raise ValueError("revalue_block_in_turn: accounts must be a block, amounts of shape "
+                             "(block size, k)")
+        tally = self._tallies["revaluation"]
+        rows = entry[1]
+        steps = np.concatenate((tally[rows, None], amounts_usd_b), axis=1)
+        tally[rows] = np.add.accumulate(steps, axis=1)[:, -1]  # added one column at a time
 
     # --- reading the books ---------------------------------------------------------------
     def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:
