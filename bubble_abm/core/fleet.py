@@ -147,6 +147,11 @@ class GpuFleet:
     impaired_usd_b = _vintage_field("impaired_usd_b")
     age_quarters = _vintage_field("age_quarters")
 
+    def _settle(self) -> None:
+        """Append queued deliveries; the methods below then use the arrays directly."""
+        if self._pending:
+            self._append_pending()
+
     def _total(self, name: str) -> float:
         """Sum of one vintage field, computed once per version of its array."""
         values = getattr(self, name)
@@ -171,9 +176,10 @@ class GpuFleet:
 
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
+        self._settle()
         return np.bincount(
-            np.minimum(np.maximum(self.generation, 0), n_generations - 1),
-            weights=self.units_h100e, minlength=n_generations,
+            np.minimum(np.maximum(self._generation, 0), n_generations - 1),
+            weights=self._units_h100e, minlength=n_generations,
         )
 
     def depreciate(self, accounting_life_quarters: float) -> float:
@@ -181,18 +187,20 @@ class GpuFleet:
 
         Returns the quarter's depreciation ($B). Ages advance by one quarter.
         """
-        remaining = np.maximum(accounting_life_quarters - self.age_quarters, 1.0)
-        charge = np.where(self.age_quarters < accounting_life_quarters,
-                          self.book_usd_b / remaining, self.book_usd_b)
-        self.book_usd_b = self.book_usd_b - charge
-        self.age_quarters = self.age_quarters + 1
+        self._settle()
+        age, book = self._age_quarters, self._book_usd_b
+        remaining = np.maximum(accounting_life_quarters - age, 1.0)
+        charge = np.where(age < accounting_life_quarters, book / remaining, book)
+        self._book_usd_b = book - charge
+        self._age_quarters = age + 1
         return float(charge.sum())
 
     def impair(self, recoverable_usd_b: np.ndarray) -> float:
         """Write each vintage down to its recoverable value where that is below book (IAS 36)."""
-        loss = np.maximum(self.book_usd_b - recoverable_usd_b, 0.0)
-        self.book_usd_b = self.book_usd_b - loss
-        self.impaired_usd_b = self.impaired_usd_b + loss
+        self._settle()
+        loss = np.maximum(self._book_usd_b - recoverable_usd_b, 0.0)
+        self._book_usd_b = self._book_usd_b - loss
+        self._impaired_usd_b = self._impaired_usd_b + loss
         return float(loss.sum())
 
     def retire(self, keep: np.ndarray) -> float:
@@ -213,6 +221,7 @@ class GpuFleet:
         """
         idle_share = np.minimum(np.maximum(
             (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0), 1.0)
-        idle_units = float((self.units_h100e * idle_share).sum())
-        idle_book = float((self.book_usd_b * idle_share).sum())
+        self._settle()
+        idle_units = float((self._units_h100e * idle_share).sum())
+        idle_book = float((self._book_usd_b * idle_share).sum())
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
