@@ -30,7 +30,11 @@ from bubble_abm.agents.investor import NORMAL_LOGIT_GAIN_PER_YEAR, InvestorPopul
 from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core import scaling
-from bubble_abm.core.fleet import HOURS_PER_QUARTER, value_in_use_per_unit_usd
+from bubble_abm.core.fleet import (
+    HOURS_PER_QUARTER,
+    depreciate_impair_and_retire,
+    value_in_use_per_unit_usd,
+)
 from bubble_abm.core.hardware import (
     newest_generation,
     opex_usd_per_hour,
@@ -524,27 +528,22 @@ class BubbleModel(Model):
             self.expected_rents_usd_per_hour, expected_use_by_generation,
             opex_by_generation[: last_generation + 1], p.older_generation_rent_discount,
             p.generation_cadence_quarters, self.risk_free_rate + IMPAIRMENT_DISCOUNT_PREMIUM)
+        # Vintages are scrapped when their expected rent no longer covers their running cost.
+        economic = self.expected_rents_usd_per_hour > opex_by_generation[: last_generation + 1]
+        fleets = depreciate_impair_and_retire(
+            [owner.fleet for owner in self.gpu_owners], life, value_per_unit_usd, economic,
+            SCRAP_AGE_FACTOR * life, expected_use_by_generation, p.target_utilization)
         self.impairments_usd_b = 0.0
-        for owner in self.gpu_owners:
-            fleet = owner.fleet
-            owner.depreciation_usd_b = fleet.depreciate(life)
+        for owner, quarter in zip(self.gpu_owners, fleets, strict=True):
+            depreciation, impairment, scrapped, idle_h100e, idle_book, stranded = quarter
+            owner.depreciation_usd_b = depreciation
             other = owner.depreciate_other_assets()
             self.ledger.revalue(owner.account, -(owner.depreciation_usd_b + other))
-            generation = np.minimum(np.maximum(fleet.generation, 0), last_generation)
-            rent = self.expected_rents_usd_per_hour[generation]
-            opex = opex_by_generation[generation]
-            recoverable = fleet.units_h100e * value_per_unit_usd[generation] / 1e9
-            impairment = fleet.impair(recoverable)
-            keep = (rent > opex) & (fleet.age_quarters < SCRAP_AGE_FACTOR
-                                                        * life)
-            scrapped = fleet.retire(keep)
             owner.impairment_usd_b = impairment + scrapped
             self.ledger.revalue(owner.account, -owner.impairment_usd_b)
             self.impairments_usd_b += owner.impairment_usd_b
-            used = expected_use_by_generation[
-                np.minimum(np.maximum(fleet.generation, 0), expected_use_by_generation.size - 1)]
             owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
-                fleet.stranded_usd_b(used, p.target_utilization))
+                idle_h100e, idle_book, stranded)
 
     def _capital_markets(self) -> None:
         p = self.params

@@ -85,6 +85,19 @@ def value_in_use_per_unit_usd(
     return (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
 
 
+def _depreciation_charge(age_quarters: np.ndarray, book_usd_b: np.ndarray,
+                         accounting_life_quarters: float) -> np.ndarray:
+    """Straight line: remaining book over remaining life; all of it once the life is over."""
+    remaining = np.maximum(accounting_life_quarters - age_quarters, 1.0)
+    return np.where(age_quarters < accounting_life_quarters, book_usd_b / remaining, book_usd_b)
+
+
+def _idle_share(utilization: np.ndarray, normal_utilization: float) -> np.ndarray:
+    """Share of capacity idle beyond normal operating slack."""
+    return np.minimum(np.maximum((normal_utilization - utilization) / normal_utilization, 0.0),
+                      1.0)
+
+
 VINTAGE_FIELDS = ("units_h100e", "generation", "cost_usd_b", "book_usd_b", "impaired_usd_b",
                   "age_quarters")
 
@@ -189,8 +202,7 @@ class GpuFleet:
         """
         self._settle()
         age, book = self._age_quarters, self._book_usd_b
-        remaining = np.maximum(accounting_life_quarters - age, 1.0)
-        charge = np.where(age < accounting_life_quarters, book / remaining, book)
+        charge = _depreciation_charge(age, book, accounting_life_quarters)
         self._book_usd_b = book - charge
         self._age_quarters = age + 1
         return float(charge.sum())
@@ -219,9 +231,71 @@ class GpuFleet:
         Idle: capacity unused beyond normal operating slack. Stranded: book value of those idle
         units plus the book value already written off as impaired on installed vintages.
         """
-        idle_share = np.minimum(np.maximum(
-            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0), 1.0)
+        idle_share = _idle_share(utilization_by_vintage, normal_utilization)
         self._settle()
         idle_units = float((self._units_h100e * idle_share).sum())
         idle_book = float((self._book_usd_b * idle_share).sum())
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
+
+
+FleetQuarter = tuple[float, float, float, float, float, float]
+
+
+def depreciate_impair_and_retire(
+    fleets: list[GpuFleet], accounting_life_quarters: float,
+    value_per_unit_usd_by_generation: np.ndarray, economic_by_generation: np.ndarray,
+    scrap_age_quarters: float, utilization_by_generation: np.ndarray, normal_utilization: float,
+) -> list[FleetQuarter]:
+    """A quarter's depreciation, impairment, scrapping and idle capacity of several fleets.
+
+    For each fleet exactly what :meth:`GpuFleet.depreciate`, :meth:`GpuFleet.impair` (down to
+    units × the value in use of the vintage's generation), :meth:`GpuFleet.retire` (keeping
+    vintages of an ``economic`` generation younger than ``scrap_age_quarters``) and
+    :meth:`GpuFleet.stranded_usd_b` (at the utilization expected of the vintage's generation)
+    do, one after the other, but with the vintage arithmetic done over all fleets at once.
+    Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
+    stranded), $B and H100e.
+    """
+    for fleet in fleets:
+        fleet._settle()
+    age = np.concatenate([fleet._age_quarters for fleet in fleets])
+    book = np.concatenate([fleet._book_usd_b for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    impaired = np.concatenate([fleet._impaired_usd_b for fleet in fleets])
+    bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
+
+    charge = _depreciation_charge(age, book, accounting_life_quarters)
+    book = book - charge
+    age = age + 1
+    value_generation = np.minimum(np.maximum(generation, 0),
+                                  value_per_unit_usd_by_generation.size - 1)
+    recoverable = units * value_per_unit_usd_by_generation[value_generation] / 1e9
+    loss = np.maximum(book - recoverable, 0.0)
+    book = book - loss
+    impaired = impaired + loss
+    keep = economic_by_generation[value_generation] & (age < scrap_age_quarters)
+
+    charges, losses, scrapped = [], [], []
+    for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
+        charges.append(float(charge[start:stop].sum()))
+        losses.append(float(loss[start:stop].sum()))
+        fleet._book_usd_b = book[start:stop]
+        fleet._age_quarters = age[start:stop]
+        fleet._impaired_usd_b = impaired[start:stop]
+        scrapped.append(fleet.retire(keep[start:stop]))
+    if not keep.all():  # some vintages were scrapped: read the fleets again
+        book = np.concatenate([fleet._book_usd_b for fleet in fleets])
+        units = np.concatenate([fleet._units_h100e for fleet in fleets])
+        generation = np.concatenate([fleet._generation for fleet in fleets])
+        bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
+    used = utilization_by_generation[
+        np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
+    idle_share = _idle_share(used, normal_utilization)
+    idle_units, idle_book = units * idle_share, book * idle_share
+    results = []
+    for i, (fleet, start, stop) in enumerate(zip(fleets, bounds[:-1], bounds[1:], strict=True)):
+        fleet_idle_book = float(idle_book[start:stop].sum())
+        results.append((charges[i], losses[i], scrapped[i], float(idle_units[start:stop].sum()),
+                        fleet_idle_book, fleet_idle_book + fleet.impaired_value_usd_b))
+    return results
