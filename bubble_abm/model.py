@@ -33,6 +33,7 @@ from bubble_abm.core import scaling
 from bubble_abm.core.fleet import (
     HOURS_PER_QUARTER,
     depreciate_impair_and_retire,
+    units_by_owner_and_generation,
     value_in_use_per_unit_usd,
 )
 from bubble_abm.core.hardware import (
@@ -401,7 +402,7 @@ class BubbleModel(Model):
         ledger = self.ledger
         n_gen = self.rents_usd_per_hour.size
         capacity = compute_market.capacity_hours_by_owner(
-            np.array([o.fleet.units_by_generation(n_gen) for o in self.gpu_owners]))
+            units_by_owner_and_generation([o.fleet for o in self.gpu_owners], n_gen))
         average_rent = float(self.rents_usd_per_hour[-1])
         inference_hours = np.array([
             lab.tokens_served_t * 1e12 * lab.flop_per_token()

@@ -179,3 +179,14 @@ def test_fleets_quarter_at_once_matches_each_fleet_in_turn_bit_for_bit(seed):
                      "age_quarters"):
             assert getattr(fleet, name).tolist() == getattr(reference, name).tolist()
     assert sum(fleet.units_h100e.size for fleet in together) < sum(sizes)  # some scrapped
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_units_by_owner_and_generation_rows_are_each_fleets_units_by_generation(seed):
+    from bubble_abm.core.fleet import units_by_owner_and_generation
+
+    draws = np.random.default_rng(seed)
+    fleets = [_random_fleet(np.random.default_rng([seed, i]), int(n))
+              for i, n in enumerate(draws.integers(0, 30, 5))]
+    table = units_by_owner_and_generation(fleets, 3)
+    assert table.tolist() == [fleet.units_by_generation(3).tolist() for fleet in fleets]

@@ -238,6 +238,19 @@ class GpuFleet:
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
 
 
+def units_by_owner_and_generation(fleets: list[GpuFleet], n_generations: int) -> np.ndarray:
+    """Installed H100e of each fleet (rows) per generation (columns): each row exactly
+    :meth:`GpuFleet.units_by_generation`, in one ``np.bincount`` over all vintages."""
+    for fleet in fleets:
+        fleet._settle()
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    owner = np.repeat(np.arange(len(fleets)), [fleet._units_h100e.size for fleet in fleets])
+    cell = owner * n_generations + np.minimum(np.maximum(generation, 0), n_generations - 1)
+    return np.bincount(cell, weights=units, minlength=len(fleets) * n_generations).reshape(
+        len(fleets), n_generations)
+
+
 FleetQuarter = tuple[float, float, float, float, float, float]
 
 
