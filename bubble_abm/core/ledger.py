@@ -138,7 +138,7 @@ class Ledger:
         return accounts
 
     def balance(self, account: int) -> float:
-        return float(self.balances_usd_b[account])
+        return self.balances_usd_b.item(account)  # float(balances[account]), a little faster
 
     def total_money_usd_b(self) -> float:
         """Sum of every balance: constant over the whole run."""
