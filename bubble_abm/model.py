@@ -25,7 +25,7 @@ from mesa import Model
 
 from bubble_abm.agents.app_company import AppPopulation
 from bubble_abm.agents.chipmaker import Chipmaker
-from bubble_abm.agents.hyperscaler import Hyperscaler
+from bubble_abm.agents.hyperscaler import Hyperscaler, expected_values_per_price
 from bubble_abm.agents.investor import NORMAL_LOGIT_GAIN_PER_YEAR, InvestorPopulation
 from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
@@ -488,6 +488,7 @@ class BubbleModel(Model):
         capex = np.array([o.previous_ai_capex_usd_b for o in self.gpu_owners])
         for owner in self.gpu_owners:
             owner.run_legacy_business()
+        paybacks = expected_values_per_price(self.gpu_owners, expected_rent, price)
         for i, owner in enumerate(self.gpu_owners):
             others = np.concatenate((capex[:i], capex[i + 1:]))
             peer_growth = 0.0
@@ -495,7 +496,7 @@ class BubbleModel(Model):
                 before = np.concatenate((self._capex_before[:i], self._capex_before[i + 1:])).sum()
                 peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
             owner.plan_capex(self.sentiment, float(min(max(peer_growth, -0.5), 1.0)),
-                             expected_rent, price)
+                             expected_rent, price, float(paybacks[i]))
         self._capex_before = capex
         gpu_market.place_orders(self.gpu_owners, self.chipmakers)
         for owner in self.gpu_owners:
