@@ -142,7 +142,7 @@ class Ledger:
 
     def total_money_usd_b(self) -> float:
         """Sum of every balance: constant over the whole run."""
-        return float(math.fsum(self.balances_usd_b))
+        return float(math.fsum(self.balances_usd_b.tolist()))  # exact: order does not matter
 
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
