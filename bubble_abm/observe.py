@@ -243,44 +243,57 @@ def agent_rows(model) -> dict[str, Any]:
     return quarter
 
 
-def _quarter_columns(quarter: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The agent table's columns for one quarter captured by :func:`agent_rows`.
+def _app_and_investor_parts(quarter: dict[str, Any], key: str) -> list[np.ndarray]:
+    """The apps' and the investors' rows of one column in one quarter.
 
     Text columns are object arrays whose rows share their strings, so a quarter of many apps
     and investors costs a few numeric arrays, not a Python object per row.
     """
-    few = quarter["few"]
-    columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
-    rows = dict(zip(AGENT_COLUMNS, (list(column) for column in columns), strict=True))
     n_app, n_inv = quarter["app_id"].size, quarter["investor_id"].size
     strategy = quarter["investor_strategy"]
-    extra = {
-        "agent_id": [quarter["app_id"], quarter["investor_id"]],
-        "agent_type": [_same_text(n_app, "AppCompany"), _same_text(n_inv, "Investor")],
-        "kind": [_same_text(n_app, "app"), STRATEGY_LABELS[strategy]],
-        "cash_usd_b": [quarter["app_cash_usd_b"], quarter["investor_cash_usd_b"]],
-        "value_usd_b": [quarter["app_revenue_usd_b"], quarter["investor_wealth_usd_b"]],
-        "decision": [_same_text(n_app, "lab_chosen"), _same_text(n_inv, "strategy")],
-        "decision_value": [quarter["app_lab"].astype(float), strategy.astype(float)],
-    }
-    table: dict[str, np.ndarray] = {}
-    for key, few in rows.items():
-        parts = extra.get(key, [np.zeros(n_app), np.zeros(n_inv)])
-        if key in TEXT_COLUMNS:  # object arrays, so no string is cut to a fixed width
-            table[key] = np.concatenate([np.asarray(few, dtype=object)] + parts)
-        else:
-            table[key] = np.concatenate([np.asarray(few).astype(
-                float if key != "agent_id" else np.int64)] + parts)
-    n = table["agent_id"].size
-    table["step"] = np.full(n, quarter["step"])
-    table["quarter"] = _same_text(n, quarter["quarter"])
-    return table
+    if key == "agent_id":
+        return [quarter["app_id"], quarter["investor_id"]]
+    if key == "agent_type":
+        return [_same_text(n_app, "AppCompany"), _same_text(n_inv, "Investor")]
+    if key == "kind":
+        return [_same_text(n_app, "app"), STRATEGY_LABELS[strategy]]
+    if key == "cash_usd_b":
+        return [quarter["app_cash_usd_b"], quarter["investor_cash_usd_b"]]
+    if key == "value_usd_b":
+        return [quarter["app_revenue_usd_b"], quarter["investor_wealth_usd_b"]]
+    if key == "decision":
+        return [_same_text(n_app, "lab_chosen"), _same_text(n_inv, "strategy")]
+    if key == "decision_value":
+        return [quarter["app_lab"].astype(float), strategy.astype(float)]
+    return [np.zeros(n_app), np.zeros(n_inv)]
 
 
 def agent_table_frame(quarters: list[dict[str, Any]]):
-    """The agent table (pandas) from the quarters' :func:`agent_rows`, built in one go."""
+    """The agent table (pandas) from the quarters' :func:`agent_rows`, built one column at a
+    time (each quarter: the few large agents' rows, then the apps', then the investors')."""
     import pandas as pd
     if not quarters:
         return pd.DataFrame()
-    tables = [_quarter_columns(quarter) for quarter in quarters]
-    return pd.DataFrame({key: np.concatenate([t[key] for t in tables]) for key in tables[0]})
+    few_columns = []  # per quarter: column name -> the few large agents' values
+    for quarter in quarters:
+        few = quarter["few"]
+        columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
+        few_columns.append(dict(zip(AGENT_COLUMNS, (list(c) for c in columns), strict=True)))
+    table: dict[str, np.ndarray] = {}
+    for key in AGENT_COLUMNS:
+        parts = []
+        for quarter, few in zip(quarters, few_columns, strict=True):
+            if key in TEXT_COLUMNS:  # object arrays, so no string is cut to a fixed width
+                parts.append(np.asarray(few[key], dtype=object))
+            else:
+                parts.append(np.asarray(few[key]).astype(float if key != "agent_id"
+                                                          else np.int64))
+            parts.extend(_app_and_investor_parts(quarter, key))
+        table[key] = np.concatenate(parts)
+    rows = [len(quarter["few"]) + quarter["app_id"].size + quarter["investor_id"].size
+            for quarter in quarters]
+    table["step"] = np.concatenate([np.full(n, quarter["step"])
+                                    for n, quarter in zip(rows, quarters, strict=True)])
+    table["quarter"] = np.concatenate([_same_text(n, quarter["quarter"])
+                                       for n, quarter in zip(rows, quarters, strict=True)])
+    return pd.DataFrame(table)
