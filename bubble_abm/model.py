@@ -427,9 +427,11 @@ class BubbleModel(Model):
         ledger.transfer_many(np.repeat(lab_accounts, owner_accounts.size),
                              np.tile(owner_accounts, lab_accounts.size),
                              np.outer(payments, revenue_share).ravel(), "compute_rent")
-        inhouse_used = result.used_hours.sum(axis=1) - result.external_hours.sum(axis=1)
+        external_hours = result.external_hours.sum(axis=1)  # each row as summed alone
+        inhouse_used = result.used_hours.sum(axis=1) - external_hours
+        total_payments = payments.sum()
         for i, owner in enumerate(self.gpu_owners):
-            owner.rent_revenue_usd_b = float(payments.sum() * revenue_share[i])
+            owner.rent_revenue_usd_b = float(total_payments * revenue_share[i])
             owner.inhouse_hours = float(inhouse_used[i])
             owner.inhouse_revenue_usd_b = (inhouse_used[i]
                                            * float(self.expected_rents_usd_per_hour[-1])
@@ -437,7 +439,7 @@ class BubbleModel(Model):
             ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
                             "inhouse_ai_revenue")
             owner.pay_operating_costs(result.used_hours[i])
-            owner.observe_demand(float(result.external_hours[i].sum()), float(inhouse_used[i]))
+            owner.observe_demand(float(external_hours[i]), float(inhouse_used[i]))
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
         for i, lab in enumerate(self.labs):
             lab.inference_spend_usd_b = float(payments[i])
