@@ -21,16 +21,21 @@ import math
 from typing import Any
 
 import numpy as np
-from mesa import DataCollector, Model
+from mesa import Model
 
 from bubble_abm.agents.app_company import AppPopulation
 from bubble_abm.agents.chipmaker import Chipmaker
-from bubble_abm.agents.hyperscaler import Hyperscaler
+from bubble_abm.agents.hyperscaler import Hyperscaler, expected_values_per_price
 from bubble_abm.agents.investor import NORMAL_LOGIT_GAIN_PER_YEAR, InvestorPopulation
 from bubble_abm.agents.model_lab import ModelLab
 from bubble_abm.calendar import quarter_index, quarter_label
 from bubble_abm.core import scaling
-from bubble_abm.core.fleet import HOURS_PER_QUARTER, value_in_use_per_unit_usd
+from bubble_abm.core.fleet import (
+    HOURS_PER_QUARTER,
+    depreciate_impair_and_retire,
+    units_by_owner_and_generation,
+    value_in_use_per_unit_usd,
+)
 from bubble_abm.core.hardware import (
     newest_generation,
     opex_usd_per_hour,
@@ -41,7 +46,7 @@ from bubble_abm.core.ledger import Ledger
 from bubble_abm.markets import compute_market, gpu_market
 from bubble_abm.markets.capital_market import CapitalMarket
 from bubble_abm.markets.customer_market import clear_customer_market, logistic_adoption
-from bubble_abm.observe import agent_rows, agent_table_frame, model_reporters, observe_model
+from bubble_abm.observe import ModelTableCollector, agent_rows, agent_table_frame, observe_model
 from bubble_abm.params import Params, make_params
 
 EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents slowly (§11.3)
@@ -89,8 +94,8 @@ class BubbleModel(Model):
         self.customer_result = {"customer_spend_usd_b": 0.0, "api_fees_usd_b": 0.0,
                                 "tokens_t": 0.0, "demand_index": self.initial_demand_index}
         self.observation: dict[str, float | str | int] = {}
-        self._agent_tables: list[dict[str, np.ndarray]] = []
-        self.datacollector = DataCollector(model_reporters=model_reporters())
+        self._agent_tables: list[dict[str, Any]] = []  # observe.agent_rows, per quarter
+        self.datacollector = ModelTableCollector()
         self.ledger.start_quarter()
         self.initial_money_usd_b = self.ledger.total_money_usd_b()
 
@@ -397,7 +402,7 @@ class BubbleModel(Model):
         ledger = self.ledger
         n_gen = self.rents_usd_per_hour.size
         capacity = compute_market.capacity_hours_by_owner(
-            np.array([o.fleet.units_by_generation(n_gen) for o in self.gpu_owners]))
+            units_by_owner_and_generation([o.fleet for o in self.gpu_owners], n_gen))
         average_rent = float(self.rents_usd_per_hour[-1])
         inference_hours = np.array([
             lab.tokens_served_t * 1e12 * lab.flop_per_token()
@@ -422,9 +427,11 @@ class BubbleModel(Model):
         ledger.transfer_many(np.repeat(lab_accounts, owner_accounts.size),
                              np.tile(owner_accounts, lab_accounts.size),
                              np.outer(payments, revenue_share).ravel(), "compute_rent")
-        inhouse_used = result.used_hours.sum(axis=1) - result.external_hours.sum(axis=1)
+        external_hours = result.external_hours.sum(axis=1)  # each row as summed alone
+        inhouse_used = result.used_hours.sum(axis=1) - external_hours
+        total_payments = payments.sum()
         for i, owner in enumerate(self.gpu_owners):
-            owner.rent_revenue_usd_b = float(payments.sum() * revenue_share[i])
+            owner.rent_revenue_usd_b = float(total_payments * revenue_share[i])
             owner.inhouse_hours = float(inhouse_used[i])
             owner.inhouse_revenue_usd_b = (inhouse_used[i]
                                            * float(self.expected_rents_usd_per_hour[-1])
@@ -432,7 +439,7 @@ class BubbleModel(Model):
             ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
                             "inhouse_ai_revenue")
             owner.pay_operating_costs(result.used_hours[i])
-            owner.observe_demand(float(result.external_hours[i].sum()), float(inhouse_used[i]))
+            owner.observe_demand(float(external_hours[i]), float(inhouse_used[i]))
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
         for i, lab in enumerate(self.labs):
             lab.inference_spend_usd_b = float(payments[i])
@@ -483,6 +490,7 @@ class BubbleModel(Model):
         capex = np.array([o.previous_ai_capex_usd_b for o in self.gpu_owners])
         for owner in self.gpu_owners:
             owner.run_legacy_business()
+        paybacks = expected_values_per_price(self.gpu_owners, expected_rent, price)
         for i, owner in enumerate(self.gpu_owners):
             others = np.concatenate((capex[:i], capex[i + 1:]))
             peer_growth = 0.0
@@ -490,7 +498,7 @@ class BubbleModel(Model):
                 before = np.concatenate((self._capex_before[:i], self._capex_before[i + 1:])).sum()
                 peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
             owner.plan_capex(self.sentiment, float(min(max(peer_growth, -0.5), 1.0)),
-                             expected_rent, price)
+                             expected_rent, price, float(paybacks[i]))
         self._capex_before = capex
         gpu_market.place_orders(self.gpu_owners, self.chipmakers)
         for owner in self.gpu_owners:
@@ -516,7 +524,7 @@ class BubbleModel(Model):
         p = self.params
         life = p.gpu_accounting_life_years * 4.0
         opex_by_generation = self.opex_by_generation()
-        expected_use_by_generation = np.clip(self.expected_utilization, 0.0, 1.0)
+        expected_use_by_generation = np.minimum(np.maximum(self.expected_utilization, 0.0), 1.0)
         last_generation = self.expected_rents_usd_per_hour.size - 1
         # Value in use depends on a vintage's generation only: once per generation, then
         # each vintage's recoverable value is its units times its generation's value.
@@ -524,27 +532,22 @@ class BubbleModel(Model):
             self.expected_rents_usd_per_hour, expected_use_by_generation,
             opex_by_generation[: last_generation + 1], p.older_generation_rent_discount,
             p.generation_cadence_quarters, self.risk_free_rate + IMPAIRMENT_DISCOUNT_PREMIUM)
+        # Vintages are scrapped when their expected rent no longer covers their running cost.
+        economic = self.expected_rents_usd_per_hour > opex_by_generation[: last_generation + 1]
+        fleets = depreciate_impair_and_retire(
+            [owner.fleet for owner in self.gpu_owners], life, value_per_unit_usd, economic,
+            SCRAP_AGE_FACTOR * life, expected_use_by_generation, p.target_utilization)
         self.impairments_usd_b = 0.0
-        for owner in self.gpu_owners:
-            fleet = owner.fleet
-            owner.depreciation_usd_b = fleet.depreciate(life)
+        for owner, quarter in zip(self.gpu_owners, fleets, strict=True):
+            depreciation, impairment, scrapped, idle_h100e, idle_book, stranded = quarter
+            owner.depreciation_usd_b = depreciation
             other = owner.depreciate_other_assets()
             self.ledger.revalue(owner.account, -(owner.depreciation_usd_b + other))
-            generation = np.minimum(np.maximum(fleet.generation, 0), last_generation)
-            rent = self.expected_rents_usd_per_hour[generation]
-            opex = opex_by_generation[generation]
-            recoverable = fleet.units_h100e * value_per_unit_usd[generation] / 1e9
-            impairment = fleet.impair(recoverable)
-            keep = (rent > opex) & (fleet.age_quarters < SCRAP_AGE_FACTOR
-                                                        * life)
-            scrapped = fleet.retire(keep)
             owner.impairment_usd_b = impairment + scrapped
             self.ledger.revalue(owner.account, -owner.impairment_usd_b)
             self.impairments_usd_b += owner.impairment_usd_b
-            used = expected_use_by_generation[
-                np.minimum(np.maximum(fleet.generation, 0), expected_use_by_generation.size - 1)]
             owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
-                fleet.stranded_usd_b(used, p.target_utilization))
+                idle_h100e, idle_book, stranded)
 
     def _capital_markets(self) -> None:
         p = self.params

@@ -9,10 +9,12 @@ fees are paid by apps out of their revenue, so they are not added again).
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
 import numpy as np
+from mesa import DataCollector
 
 from bubble_abm.core import scaling
 
@@ -50,6 +52,23 @@ def read_observation(model, name: str) -> Any:
 
 def model_reporters() -> dict[str, partial]:
     return {name: partial(read_observation, name=name) for name in MODEL_COLUMNS}
+
+
+class ModelTableCollector(DataCollector):
+    """Mesa's DataCollector for the model table, filled from the quarter's observation row.
+
+    Mesa's ``collect`` calls each of the 66 reporters and deep-copies each value; here every
+    value is an immutable number or string that :func:`observe_model` has already computed, so
+    one pass over the row records the same table (the reporters stay, for Mesa's tools)."""
+
+    def __init__(self) -> None:
+        super().__init__(model_reporters=model_reporters())
+
+    def collect(self, model) -> None:
+        self._collection_steps.append(model.time)
+        row = model.observation
+        for name, column in self.model_vars.items():
+            column.append(row[name])
 
 
 def _safe_ratio(numerator: float, denominator: float) -> float:
@@ -157,7 +176,7 @@ def observe_model(model) -> dict[str, Any]:
         "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
         "stranded_share_of_fleet": _safe_ratio(
             sum(o.stranded_usd_b for o in owners),
-            sum(book + float(o.fleet.impaired_usd_b.sum())
+            sum(book + o.fleet.impaired_value_usd_b
                 for book, o in zip(books, owners, strict=True))),
         "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
         "impairments_usd_b": model.impairments_usd_b,
@@ -183,61 +202,98 @@ def _same_text(n: int, text: str) -> np.ndarray:
     return column
 
 
-def agent_rows(model) -> dict[str, np.ndarray]:
-    """Columns of the agent table for this quarter: one row per live agent.
+def agent_rows(model) -> dict[str, Any]:
+    """What the agent table needs of this quarter: one row per live agent, kept as a tuple per
+    chipmaker, GPU owner and live lab and copies of the app and investor arrays.
 
-    Text columns are object arrays whose rows share their strings, so a quarter of many apps
-    and investors costs a few numeric arrays, not a Python object per row.
+    The columns are assembled only when the table is asked for (:func:`agent_table_frame`), so
+    a run that never builds it (a batch) pays for a few array copies a quarter.
     """
     market = model.capital_market
+    prices = market.price_usd_b
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
-    for f, firm in enumerate(market.firms):
-        if firm in model.chipmakers:
+    for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
+        if kind == "chipmaker":
             few.append((firm.unique_id, "Chipmaker", "chipmaker", firm.cash_usd_b, 0.0,
-                        market.price_usd_b[f], *firm.main_decision, 0.0, 0.0, 0.0))
+                        prices[f], *firm.main_decision, 0.0, 0.0, 0.0))
         else:
             few.append((firm.unique_id, "Hyperscaler", firm.kind, firm.cash_usd_b,
-                        firm.debt_usd_b, market.price_usd_b[f], *firm.main_decision,
+                        firm.debt_usd_b, prices[f], *firm.main_decision,
                         firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b))
     for lab in model.labs:
         if lab.alive:
             few.append((lab.unique_id, "ModelLab", "open" if lab.is_open else "closed",
                         lab.cash_usd_b, 0.0, lab.valuation_usd_b, *lab.main_decision,
                         0.0, 0.0, 0.0))
-    columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
-    rows = dict(zip(AGENT_COLUMNS, (list(column) for column in columns), strict=True))
     apps = model.apps
     alive = np.flatnonzero(apps.alive)
     investors = model.investors
-    n_app, n_inv = alive.size, investors.n
-    extra = {
-        "agent_id": [apps.agent_id[alive], investors.agent_id],
-        "agent_type": [_same_text(n_app, "AppCompany"), _same_text(n_inv, "Investor")],
-        "kind": [_same_text(n_app, "app"), STRATEGY_LABELS[investors.strategy]],
-        "cash_usd_b": [apps.cash_usd_b()[alive], investors.cash_usd_b()],
-        "value_usd_b": [apps.revenue_usd_b[alive], market.investor_wealth_usd_b()],
-        "decision": [_same_text(n_app, "lab_chosen"), _same_text(n_inv, "strategy")],
-        "decision_value": [apps.lab[alive].astype(float), investors.strategy.astype(float)],
+    quarter = {
+        "few": few, "step": model.steps, "quarter": model.quarter_label,
+        "app_id": apps.agent_id[alive], "app_cash_usd_b": apps.cash_usd_b()[alive],
+        "app_revenue_usd_b": apps.revenue_usd_b[alive], "app_lab": apps.lab[alive],
+        "investor_id": investors.agent_id, "investor_strategy": investors.strategy.copy(),
+        "investor_cash_usd_b": investors.cash_usd_b(),
+        "investor_wealth_usd_b": market.investor_wealth_usd_b(),
     }
-    table: dict[str, np.ndarray] = {}
-    for key, few in rows.items():
-        parts = extra.get(key, [np.zeros(n_app), np.zeros(n_inv)])
-        if key in TEXT_COLUMNS:  # object arrays, so no string is cut to a fixed width
-            table[key] = np.concatenate([np.asarray(few, dtype=object)] + parts)
-        else:
-            table[key] = np.concatenate([np.asarray(few).astype(
-                float if key != "agent_id" else np.int64)] + parts)
-    n = table["agent_id"].size
-    table["step"] = np.full(n, model.steps)
-    table["quarter"] = _same_text(n, model.quarter_label)
-    if not np.isfinite(table["cash_usd_b"]).all():
+    if not (all(math.isfinite(row[3]) for row in few)
+            and np.isfinite(quarter["app_cash_usd_b"]).all()
+            and np.isfinite(quarter["investor_cash_usd_b"]).all()):
         raise FloatingPointError("non-finite cash in the agent table")
-    return table
+    return quarter
 
 
-def agent_table_frame(quarters: list[dict[str, np.ndarray]]):
-    """The agent table (pandas) from the quarters' :func:`agent_rows`, built in one go."""
+def _app_and_investor_parts(quarter: dict[str, Any], key: str) -> list[np.ndarray]:
+    """The apps' and the investors' rows of one column in one quarter.
+
+    Text columns are object arrays whose rows share their strings, so a quarter of many apps
+    and investors costs a few numeric arrays, not a Python object per row.
+    """
+    n_app, n_inv = quarter["app_id"].size, quarter["investor_id"].size
+    strategy = quarter["investor_strategy"]
+    if key == "agent_id":
+        return [quarter["app_id"], quarter["investor_id"]]
+    if key == "agent_type":
+        return [_same_text(n_app, "AppCompany"), _same_text(n_inv, "Investor")]
+    if key == "kind":
+        return [_same_text(n_app, "app"), STRATEGY_LABELS[strategy]]
+    if key == "cash_usd_b":
+        return [quarter["app_cash_usd_b"], quarter["investor_cash_usd_b"]]
+    if key == "value_usd_b":
+        return [quarter["app_revenue_usd_b"], quarter["investor_wealth_usd_b"]]
+    if key == "decision":
+        return [_same_text(n_app, "lab_chosen"), _same_text(n_inv, "strategy")]
+    if key == "decision_value":
+        return [quarter["app_lab"].astype(float), strategy.astype(float)]
+    return [np.zeros(n_app), np.zeros(n_inv)]
+
+
+def agent_table_frame(quarters: list[dict[str, Any]]):
+    """The agent table (pandas) from the quarters' :func:`agent_rows`, built one column at a
+    time (each quarter: the few large agents' rows, then the apps', then the investors')."""
     import pandas as pd
     if not quarters:
         return pd.DataFrame()
-    return pd.DataFrame({key: np.concatenate([q[key] for q in quarters]) for key in quarters[0]})
+    few_columns = []  # per quarter: column name -> the few large agents' values
+    for quarter in quarters:
+        few = quarter["few"]
+        columns = zip(*few, strict=True) if few else ([] for _ in AGENT_COLUMNS)
+        few_columns.append(dict(zip(AGENT_COLUMNS, (list(c) for c in columns), strict=True)))
+    table: dict[str, np.ndarray] = {}
+    for key in AGENT_COLUMNS:
+        parts = []
+        for quarter, few in zip(quarters, few_columns, strict=True):
+            if key in TEXT_COLUMNS:  # object arrays, so no string is cut to a fixed width
+                parts.append(np.asarray(few[key], dtype=object))
+            else:
+                parts.append(np.asarray(few[key]).astype(float if key != "agent_id"
+                                                          else np.int64))
+            parts.extend(_app_and_investor_parts(quarter, key))
+        table[key] = np.concatenate(parts)
+    rows = [len(quarter["few"]) + quarter["app_id"].size + quarter["investor_id"].size
+            for quarter in quarters]
+    table["step"] = np.concatenate([np.full(n, quarter["step"])
+                                    for n, quarter in zip(rows, quarters, strict=True)])
+    table["quarter"] = np.concatenate([_same_text(n, quarter["quarter"])
+                                       for n, quarter in zip(rows, quarters, strict=True)])
+    return pd.DataFrame(table)

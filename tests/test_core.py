@@ -142,3 +142,51 @@ def test_rents_rise_with_utilization_and_never_fall_below_running_cost():
     idle = next_rents(previous, np.array([0.2, 0.2]), 1, 30_000.0, p)
     assert (busy > idle).all()
     assert idle[0] >= p.rent_opex_usd_per_hour - 1e-12
+
+
+def _random_fleet(draws: np.random.Generator, n_vintages: int) -> GpuFleet:
+    fleet = GpuFleet()
+    for _ in range(n_vintages):
+        cost = float(draws.uniform(0.1, 5.0))
+        fleet.add_vintage(float(draws.uniform(1e3, 1e5)), int(draws.integers(-1, 5)), cost,
+                          age_quarters=int(draws.integers(0, 45)),
+                          book_usd_b=cost * float(draws.uniform(0.0, 1.0)))
+    return fleet
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fleets_quarter_at_once_matches_each_fleet_in_turn_bit_for_bit(seed):
+    """depreciate_impair_and_retire gives exactly the per-fleet methods' books, scrapping too."""
+    from bubble_abm.core.fleet import depreciate_impair_and_retire
+
+    draws = np.random.default_rng(seed)
+    sizes = [int(n) for n in draws.integers(0, 30, 6)]
+    value_per_unit = draws.uniform(0.0, 40_000.0, 4)
+    economic = draws.random(4) > 0.3
+    use = draws.uniform(0.2, 1.2, 4)
+    together = [_random_fleet(np.random.default_rng([seed, i]), n) for i, n in enumerate(sizes)]
+    one_by_one = [_random_fleet(np.random.default_rng([seed, i]), n) for i, n in enumerate(sizes)]
+    results = depreciate_impair_and_retire(together, 20.0, value_per_unit, economic, 40.0, use,
+                                           0.8)
+    for fleet, reference, result in zip(together, one_by_one, results, strict=True):
+        depreciation = reference.depreciate(20.0)
+        generation = np.clip(reference.generation, 0, 3)
+        impairment = reference.impair(reference.units_h100e * value_per_unit[generation] / 1e9)
+        scrapped = reference.retire(economic[generation] & (reference.age_quarters < 40.0))
+        idle = reference.stranded_usd_b(use[np.clip(reference.generation, 0, 3)], 0.8)
+        assert result == (depreciation, impairment, scrapped, *idle)
+        for name in ("units_h100e", "generation", "book_usd_b", "impaired_usd_b",
+                     "age_quarters"):
+            assert getattr(fleet, name).tolist() == getattr(reference, name).tolist()
+    assert sum(fleet.units_h100e.size for fleet in together) < sum(sizes)  # some scrapped
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_units_by_owner_and_generation_rows_are_each_fleets_units_by_generation(seed):
+    from bubble_abm.core.fleet import units_by_owner_and_generation
+
+    draws = np.random.default_rng(seed)
+    fleets = [_random_fleet(np.random.default_rng([seed, i]), int(n))
+              for i, n in enumerate(draws.integers(0, 30, 5))]
+    table = units_by_owner_and_generation(fleets, 3)
+    assert table.tolist() == [fleet.units_by_generation(3).tolist() for fleet in fleets]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from mesa import Agent
 
+from bubble_abm.core.sampling import choose_by_probability
+
 
 class AppCompany(Agent):
     """One application company; its state is row ``index`` of the model's AppPopulation."""
@@ -106,8 +108,7 @@ class AppPopulation:
         # Not every reviewer lands on the single best lab: pick among labs by score share.
         if switch.any():
             weights = score**4 / (score**4).sum()
-            self.lab[switch] = self.model.rng.choice(score.size, size=int(switch.sum()),
-                                                     p=weights)
+            self.lab[switch] = choose_by_probability(self.model.rng, weights, int(switch.sum()))
             self.switches = int(switch.sum())
         else:
             self.switches = 0

@@ -13,6 +13,7 @@ debt).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 import numpy as np
@@ -31,6 +32,43 @@ EXPECTED_UTILIZATION_WEIGHT = 0.3  # adaptive expectation of the fleet's utiliza
 CANCEL_SHARE_OF_SURPLUS = 0.5  # share of an unwanted backlog cancelled per quarter (§11.12)
 MAX_PLANNED_GROWTH_PER_QUARTER = 0.2
 MIN_PLANNED_GROWTH_PER_QUARTER = -0.15
+
+
+@functools.lru_cache(maxsize=16)
+def _quarters_and_powers(n_quarters: int, base: float) -> tuple[np.ndarray, np.ndarray]:
+    """``k = 1..n_quarters`` and ``base**k`` (read-only; the same few are asked for every
+    quarter by every owner)."""
+    k = np.arange(1, n_quarters + 1)
+    powers = base**k
+    k.flags.writeable = False
+    powers.flags.writeable = False
+    return k, powers
+
+
+def expected_values_per_price(owners: list[Hyperscaler], rent_usd_per_hour: float,
+                              price_usd: float) -> np.ndarray:
+    """Each owner's expected net rent of a new GPU over an accounting life, per dollar of GPU
+    price (>1: worth buying).
+
+    Discounted at the owner's cost of capital: today's risk-free rate (with any rate shock),
+    its own credit spread (with any spread shock) and an equity premium. A new GPU adds
+    capacity to the whole fleet: it earns at the fleet's expected use. The rent path is the
+    same for every owner, so all owners are valued at once.
+    """
+    if not owners:
+        return np.zeros(0)
+    model = owners[0].model
+    p = model.params
+    opex = float(model.opex_by_generation()[-1])
+    quarters = p.gpu_accounting_life_years * 4.0
+    decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
+    discount = np.array([(1.0 + model.risk_free_rate + owner.credit_spread + 0.04) ** -0.25
+                         for owner in owners])
+    use = np.array([min(owner.expected_utilization, p.target_utilization) for owner in owners])
+    k, decay_k = _quarters_and_powers(int(quarters), decay)
+    net = np.maximum(rent_usd_per_hour * decay_k - opex, 0.0)
+    value = (net * use[:, None] * 2190.0 * discount[:, None] ** k).sum(axis=1)
+    return value / max(price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
 
 
 class Hyperscaler(Agent):
@@ -144,13 +182,15 @@ class Hyperscaler(Agent):
 
     # --- capex ---------------------------------------------------------------------------
     def plan_capex(self, sentiment: float, peer_capex_growth: float,
-                   expected_rent_usd_per_hour: float, gpu_price_usd: float) -> None:
+                   expected_rent_usd_per_hour: float, gpu_price_usd: float,
+                   payback: float | None = None) -> None:
         """Decide this quarter's GPU orders (H100e) and start data-centre projects.
 
         Target installed base = expected demand ``capex_planning_horizon_quarters`` ahead at
         target utilization; orders close part of the gap (partial adjustment, §11.18) but never
         fall below a replacement floor; the gap is scaled by the expected return of a new GPU
-        (expected rent over its economic life vs its price) and by what can be financed.
+        (expected rent over its economic life vs its price; ``payback`` if the caller has
+        computed it with :func:`expected_values_per_price`) and by what can be financed.
         """
         p = self.model.params
         observed_growth = growth_rate(self.demand_h100e, self.previous_demand_h100e)
@@ -171,7 +211,8 @@ class Hyperscaler(Agent):
         desired = max(gap / max(horizon / 2.0, 1.0), 0.0)
 
         # Return test on *expected* rents (§11.3): a GPU earning less than its cost is not bought.
-        payback = self._expected_value_per_price(expected_rent_usd_per_hour, gpu_price_usd)
+        if payback is None:
+            payback = self._expected_value_per_price(expected_rent_usd_per_hour, gpu_price_usd)
         desired *= float(min(max(payback, 0.0), 1.5))
         floor = p.replacement_floor_share * retiring
         desired = max(desired, floor)
@@ -187,25 +228,12 @@ class Hyperscaler(Agent):
             self.cancelled_h100e = min(on_order, -gap * CANCEL_SHARE_OF_SURPLUS)
         dc_cost = self.orders_h100e * gpu_price_usd * p.datacenter_cost_per_gpu_dollar / 1e9
         per_quarter = dc_cost / len(self.datacenter_projects)
-        self.datacenter_projects = deque(x + per_quarter for x in self.datacenter_projects)
+        self.datacenter_projects = deque([x + per_quarter for x in self.datacenter_projects])
 
     def _expected_value_per_price(self, rent_usd_per_hour: float, price_usd: float) -> float:
-        """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying).
-
-        Discounted at the owner's cost of capital: today's risk-free rate (with any rate
-        shock), its own credit spread (with any spread shock) and an equity premium.
-        """
-        p = self.model.params
-        opex = float(self.model.opex_by_generation()[-1])
-        quarters = p.gpu_accounting_life_years * 4.0
-        decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
-        discount = (1.0 + self.model.risk_free_rate + self.credit_spread + 0.04) ** -0.25
-        k = np.arange(1, int(quarters) + 1)
-        net = np.maximum(rent_usd_per_hour * decay**k - opex, 0.0)
-        # A new GPU adds capacity to the whole fleet: it earns at the fleet's expected use.
-        use = min(self.expected_utilization, p.target_utilization)
-        value = float((net * use * 2190.0 * discount**k).sum())
-        return value / max(price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
+        """Expected net rent over an economic life, per dollar of GPU price (>1: worth buying);
+        see :func:`expected_values_per_price`."""
+        return float(expected_values_per_price([self], rent_usd_per_hour, price_usd)[0])
 
     def _financeable_h100e(self, gpu_price_usd: float) -> float:
         """H100e a quarter's financing can pay for: operating cash flow, part of spare cash and

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from mesa import Agent
 
+from bubble_abm.core.sampling import choose_by_probability
+
 FUNDAMENTALIST, TREND_FOLLOWER, NARRATIVE = 0, 1, 2
 STRATEGY_NAMES = ("fundamentalist", "trend_follower", "narrative")
 FUNDAMENTAL_REVERSION_PER_QUARTER = 0.3  # share of the value gap expected to close a quarter
@@ -53,7 +55,8 @@ def strategy_expected_returns(
     last two quarters; ``capability_news_logit`` = frontier logit gain over the last four
     quarters minus a normal year's gain.
     """
-    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * np.clip(fundamental_gap, -0.9, 1.0)
+    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * np.minimum(np.maximum(fundamental_gap,
+                                                                             -0.9), 1.0)
     trend = TREND_EXTRAPOLATION * price_trend
     narrative = NARRATIVE_RETURN_PER_LOGIT * capability_news_logit * ai_exposure
     return np.vstack([fundamental, trend, narrative])
@@ -119,4 +122,4 @@ class InvestorPopulation:
         rng = self.model.rng
         reviewing = rng.random(self.n) < p.strategy_review_probability
         if reviewing.any():
-            self.strategy[reviewing] = rng.choice(3, size=int(reviewing.sum()), p=shares)
+            self.strategy[reviewing] = choose_by_probability(rng, shares, int(reviewing.sum()))

@@ -86,11 +86,13 @@ class ModelLab(Agent):
     def funding_need_usd_b(self) -> float:
         """Money sought this quarter: a round sized to the runway target when runway is short."""
         p = self.model.params
-        burn = self.burn_usd_b() + self.planned_training_usd_b()
-        if self.cash_usd_b >= p.lab_funding_trigger_quarters * burn:
+        cash = self.cash_usd_b
+        running_burn = self.burn_usd_b()
+        burn = running_burn + self.planned_training_usd_b()
+        if cash >= p.lab_funding_trigger_quarters * burn:
             return 0.0
-        wanted = max(p.lab_runway_target_quarters * burn - self.cash_usd_b, 0.0)
-        ceiling = MAX_ROUND_SHARE_OF_VALUATION * max(self.valuation_usd_b, self.burn_usd_b())
+        wanted = max(p.lab_runway_target_quarters * burn - cash, 0.0)
+        ceiling = MAX_ROUND_SHARE_OF_VALUATION * max(self.valuation_usd_b, running_burn)
         return min(wanted, ceiling)
 
     def net_worth_usd_b(self) -> float:

@@ -35,7 +35,7 @@ def economic_life_quarters(
         return np.where(rent > opex, 400.0, 0.0)
     ratio = np.maximum(opex, 1e-9) / rent
     quarters = generation_cadence_quarters * np.log(ratio) / math.log(rent_discount_per_generation)
-    return np.clip(quarters, 0.0, 400.0)
+    return np.minimum(np.maximum(quarters, 0.0), 400.0)  # np.clip's result, less overhead
 
 
 def recoverable_value_usd_b(
@@ -85,6 +85,19 @@ def value_in_use_per_unit_usd(
     return (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
 
 
+def _depreciation_charge(age_quarters: np.ndarray, book_usd_b: np.ndarray,
+                         accounting_life_quarters: float) -> np.ndarray:
+    """Straight line: remaining book over remaining life; all of it once the life is over."""
+    remaining = np.maximum(accounting_life_quarters - age_quarters, 1.0)
+    return np.where(age_quarters < accounting_life_quarters, book_usd_b / remaining, book_usd_b)
+
+
+def _idle_share(utilization: np.ndarray, normal_utilization: float) -> np.ndarray:
+    """Share of capacity idle beyond normal operating slack."""
+    return np.minimum(np.maximum((normal_utilization - utilization) / normal_utilization, 0.0),
+                      1.0)
+
+
 VINTAGE_FIELDS = ("units_h100e", "generation", "cost_usd_b", "book_usd_b", "impaired_usd_b",
                   "age_quarters")
 
@@ -111,6 +124,7 @@ class GpuFleet:
 
     Deliveries are queued by :meth:`add_vintage` and appended to the arrays, in order, the
     next time any array is read (a quarter's deliveries cost one concatenation per field).
+    The arrays are replaced, never changed in place, so a total is kept until its array is.
     """
 
     def __init__(self) -> None:
@@ -121,6 +135,7 @@ class GpuFleet:
         self._impaired_usd_b = np.zeros(0)
         self._age_quarters = np.zeros(0, dtype=np.int64)
         self._pending: list[tuple[float, int, float, float, float, int]] = []
+        self._totals: dict[str, tuple[np.ndarray, float]] = {}  # field: (array, its sum)
 
     def add_vintage(
         self, units_h100e: float, generation: int, cost_usd_b: float, age_quarters: int = 0,
@@ -145,19 +160,39 @@ class GpuFleet:
     impaired_usd_b = _vintage_field("impaired_usd_b")
     age_quarters = _vintage_field("age_quarters")
 
+    def _settle(self) -> None:
+        """Append queued deliveries; the methods below then use the arrays directly."""
+        if self._pending:
+            self._append_pending()
+
+    def _total(self, name: str) -> float:
+        """Sum of one vintage field, computed once per version of its array."""
+        values = getattr(self, name)
+        cached = self._totals.get(name)
+        if cached is None or cached[0] is not values:
+            cached = (values, float(values.sum()))
+            self._totals[name] = cached
+        return cached[1]
+
     @property
     def installed_h100e(self) -> float:
-        return float(self.units_h100e.sum())
+        return self._total("units_h100e")
 
     @property
     def book_value_usd_b(self) -> float:
-        return float(self.book_usd_b.sum())
+        return self._total("book_usd_b")
+
+    @property
+    def impaired_value_usd_b(self) -> float:
+        """Book value written off as impaired on the vintages still installed ($B)."""
+        return self._total("impaired_usd_b")
 
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
+        self._settle()
         return np.bincount(
-            np.minimum(np.maximum(self.generation, 0), n_generations - 1),
-            weights=self.units_h100e, minlength=n_generations,
+            np.minimum(np.maximum(self._generation, 0), n_generations - 1),
+            weights=self._units_h100e, minlength=n_generations,
         )
 
     def depreciate(self, accounting_life_quarters: float) -> float:
@@ -165,18 +200,19 @@ class GpuFleet:
 
         Returns the quarter's depreciation ($B). Ages advance by one quarter.
         """
-        remaining = np.maximum(accounting_life_quarters - self.age_quarters, 1.0)
-        charge = np.where(self.age_quarters < accounting_life_quarters,
-                          self.book_usd_b / remaining, self.book_usd_b)
-        self.book_usd_b = self.book_usd_b - charge
-        self.age_quarters = self.age_quarters + 1
+        self._settle()
+        age, book = self._age_quarters, self._book_usd_b
+        charge = _depreciation_charge(age, book, accounting_life_quarters)
+        self._book_usd_b = book - charge
+        self._age_quarters = age + 1
         return float(charge.sum())
 
     def impair(self, recoverable_usd_b: np.ndarray) -> float:
         """Write each vintage down to its recoverable value where that is below book (IAS 36)."""
-        loss = np.maximum(self.book_usd_b - recoverable_usd_b, 0.0)
-        self.book_usd_b = self.book_usd_b - loss
-        self.impaired_usd_b = self.impaired_usd_b + loss
+        self._settle()
+        loss = np.maximum(self._book_usd_b - recoverable_usd_b, 0.0)
+        self._book_usd_b = self._book_usd_b - loss
+        self._impaired_usd_b = self._impaired_usd_b + loss
         return float(loss.sum())
 
     def retire(self, keep: np.ndarray) -> float:
@@ -195,8 +231,84 @@ class GpuFleet:
         Idle: capacity unused beyond normal operating slack. Stranded: book value of those idle
         units plus the book value already written off as impaired on installed vintages.
         """
-        idle_share = np.minimum(np.maximum(
-            (normal_utilization - utilization_by_vintage) / normal_utilization, 0.0), 1.0)
-        idle_units = float((self.units_h100e * idle_share).sum())
-        idle_book = float((self.book_usd_b * idle_share).sum())
-        return idle_units, idle_book, idle_book + float(self.impaired_usd_b.sum())
+        idle_share = _idle_share(utilization_by_vintage, normal_utilization)
+        self._settle()
+        idle_units = float((self._units_h100e * idle_share).sum())
+        idle_book = float((self._book_usd_b * idle_share).sum())
+        return idle_units, idle_book, idle_book + self.impaired_value_usd_b
+
+
+def units_by_owner_and_generation(fleets: list[GpuFleet], n_generations: int) -> np.ndarray:
+    """Installed H100e of each fleet (rows) per generation (columns): each row exactly
+    :meth:`GpuFleet.units_by_generation`, in one ``np.bincount`` over all vintages."""
+    for fleet in fleets:
+        fleet._settle()
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    owner = np.repeat(np.arange(len(fleets)), [fleet._units_h100e.size for fleet in fleets])
+    cell = owner * n_generations + np.minimum(np.maximum(generation, 0), n_generations - 1)
+    return np.bincount(cell, weights=units, minlength=len(fleets) * n_generations).reshape(
+        len(fleets), n_generations)
+
+
+FleetQuarter = tuple[float, float, float, float, float, float]
+
+
+def depreciate_impair_and_retire(
+    fleets: list[GpuFleet], accounting_life_quarters: float,
+    value_per_unit_usd_by_generation: np.ndarray, economic_by_generation: np.ndarray,
+    scrap_age_quarters: float, utilization_by_generation: np.ndarray, normal_utilization: float,
+) -> list[FleetQuarter]:
+    """A quarter's depreciation, impairment, scrapping and idle capacity of several fleets.
+
+    For each fleet exactly what :meth:`GpuFleet.depreciate`, :meth:`GpuFleet.impair` (down to
+    units × the value in use of the vintage's generation), :meth:`GpuFleet.retire` (keeping
+    vintages of an ``economic`` generation younger than ``scrap_age_quarters``) and
+    :meth:`GpuFleet.stranded_usd_b` (at the utilization expected of the vintage's generation)
+    do, one after the other, but with the vintage arithmetic done over all fleets at once.
+    Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
+    stranded), $B and H100e.
+    """
+    for fleet in fleets:
+        fleet._settle()
+    age = np.concatenate([fleet._age_quarters for fleet in fleets])
+    book = np.concatenate([fleet._book_usd_b for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    impaired = np.concatenate([fleet._impaired_usd_b for fleet in fleets])
+    bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
+
+    charge = _depreciation_charge(age, book, accounting_life_quarters)
+    book = book - charge
+    age = age + 1
+    value_generation = np.minimum(np.maximum(generation, 0),
+                                  value_per_unit_usd_by_generation.size - 1)
+    recoverable = units * value_per_unit_usd_by_generation[value_generation] / 1e9
+    loss = np.maximum(book - recoverable, 0.0)
+    book = book - loss
+    impaired = impaired + loss
+    keep = economic_by_generation[value_generation] & (age < scrap_age_quarters)
+
+    charges, losses, scrapped = [], [], []
+    for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
+        charges.append(float(charge[start:stop].sum()))
+        losses.append(float(loss[start:stop].sum()))
+        fleet._book_usd_b = book[start:stop]
+        fleet._age_quarters = age[start:stop]
+        fleet._impaired_usd_b = impaired[start:stop]
+        scrapped.append(fleet.retire(keep[start:stop]))
+    if not keep.all():  # some vintages were scrapped: read the fleets again
+        book = np.concatenate([fleet._book_usd_b for fleet in fleets])
+        units = np.concatenate([fleet._units_h100e for fleet in fleets])
+        generation = np.concatenate([fleet._generation for fleet in fleets])
+        bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
+    used = utilization_by_generation[
+        np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
+    idle_share = _idle_share(used, normal_utilization)
+    idle_units, idle_book = units * idle_share, book * idle_share
+    results = []
+    for i, (fleet, start, stop) in enumerate(zip(fleets, bounds[:-1], bounds[1:], strict=True)):
+        fleet_idle_book = float(idle_book[start:stop].sum())
+        results.append((charges[i], losses[i], scrapped[i], float(idle_units[start:stop].sum()),
+                        fleet_idle_book, fleet_idle_book + fleet.impaired_value_usd_b))
+    return results

@@ -24,6 +24,8 @@ def cost_per_h100e_usd(
 ) -> np.ndarray | float:
     """Manufacturing cost of one H100e of a generation ($)."""
     years_per_generation = cadence_quarters / 4.0
+    if isinstance(generation, int):  # one generation: the same arithmetic in Python floats
+        return h100_cost_usd * 0.5 ** (generation * years_per_generation / doubling_years)
     return h100_cost_usd * 0.5 ** (np.asarray(generation) * years_per_generation / doubling_years)
 
 

@@ -138,16 +138,16 @@ class Ledger:
         return accounts
 
     def balance(self, account: int) -> float:
-        return float(self.balances_usd_b[account])
+        return self.balances_usd_b.item(account)  # float(balances[account]), a little faster
 
     def total_money_usd_b(self) -> float:
         """Sum of every balance: constant over the whole run."""
-        return float(math.fsum(self.balances_usd_b))
+        return float(math.fsum(self.balances_usd_b.tolist()))  # exact: order does not matter
 
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
         """Move money from payer to payee, recording the flow and both sides' tallies."""
-        if not math.isfinite(amount_usd_b) or amount_usd_b < 0.0:
+        if not 0.0 <= amount_usd_b < math.inf:  # also catches NaN
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
         if amount_usd_b == 0.0 or payer == payee:
             return
@@ -171,10 +171,12 @@ class Ledger:
         amounts = np.asarray(amounts_usd_b, dtype=float)
         if amounts.size == 0:
             return
-        if not (amounts.min() >= 0.0 and amounts.max() < math.inf):  # also catches NaN
+        if not amounts.min() >= 0.0:  # also catches NaN
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
         if self._transfer_to_or_from_block(payers, payees, amounts, flow):
             return
+        if not amounts.max() < math.inf:
+            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
         payers = _index_array(payers, amounts.shape)
         payees = _index_array(payees, amounts.shape)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
@@ -196,10 +198,10 @@ class Ledger:
 
     def _repeated(self, account: int, count: int) -> np.ndarray:
         """``account`` repeated ``count`` times (read-only, cached: the same few are reused)."""
-        key = (int(account), count)
+        key = (account, count)
         repeated = self._repeated_accounts.get(key)
         if repeated is None:
-            repeated = np.full(count, key[0])
+            repeated = np.full(count, int(account))
             repeated.flags.writeable = False
             self._repeated_accounts[key] = repeated
         return repeated
@@ -208,36 +210,46 @@ class Ledger:
         """One account paying each account of a block, or each paying one account: the
         same updates as the general path (the single account is updated one transfer at a
         time, in order; the block's accounts once each), with slices instead of ufunc.at.
-        Returns False if the transfer is not of that shape."""
+        Returns False if the transfer is not of that shape. Amounts are known to be >= 0;
+        an infinite one is rejected here, before any balance changes."""
         if amounts.ndim != 1:
             return False
         if isinstance(payers, int | np.integer):
-            single, block, single_pays = payers, self._blocks.get(id(payees)), True
+            single, single_pays = payers, True
+            block = self._blocks.get(id(payees))
+            if block is None or block[0] is not payees:
+                return False
         elif isinstance(payees, int | np.integer):
-            single, block, single_pays = payees, self._blocks.get(id(payers)), False
+            single, single_pays = payees, False
+            block = self._blocks.get(id(payers))
+            if block is None or block[0] is not payers:
+                return False
         else:
             return False
-        if block is None or block[0] is not (payees if single_pays else payers) or (
-                amounts.size != block[0].size):
-            return False
         _, rows, block_code = block
+        if amounts.size != rows.stop - rows.start:
+            return False
+        total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
+        if not total < math.inf:
+            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
         repeated = self._repeated(single, amounts.size)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         balances = self.balances_usd_b
+        tallies = self._tallies
         if single_pays:  # payers first, then payees, as in the general path
             np.subtract.at(balances, repeated, amounts)
             balances[rows] += amounts
+            if payer_tally is not None:
+                np.add.at(tallies[payer_tally], repeated, amounts)
+            if payee_tally is not None:
+                tallies[payee_tally][rows] += amounts
         else:
             balances[rows] -= amounts
             np.add.at(balances, repeated, amounts)
-        for tally, on_block in ((payer_tally, not single_pays), (payee_tally, single_pays)):
-            if tally is None:
-                continue
-            if on_block:
-                self._tallies[tally][rows] += amounts
-            else:
-                np.add.at(self._tallies[tally], repeated, amounts)
-        total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
+            if payer_tally is not None:
+                tallies[payer_tally][rows] += amounts
+            if payee_tally is not None:
+                np.add.at(tallies[payee_tally], repeated, amounts)
         if total != 0.0:
             single_sector = self.sectors[single]
             block_sector = self._sector_names[block_code]
@@ -291,6 +303,19 @@ class Ledger:
             self._tallies["revaluation"][block[1]] += amount_usd_b
             return
         np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
+
+    def revalue_block_in_turn(self, block: np.ndarray, amounts_usd_b: np.ndarray) -> None:
+        """Revalue the accounts of ``block`` (an array from :meth:`open_accounts`) by each
+        column of ``amounts_usd_b`` (shape (block size, k)) in turn: exactly the books of
+        ``revalue(block, amounts_usd_b[:, j])`` for j = 0..k-1, in one call."""
+        entry = self._blocks.get(id(block))
+        if entry is None or entry[0] is not block or amounts_usd_b.shape[0] != block.size:
+            raise ValueError("revalue_block_in_turn: accounts must be a block, amounts of shape "
+                             "(block size, k)")
+        tally = self._tallies["revaluation"]
+        rows = entry[1]
+        steps = np.concatenate((tally[rows, None], amounts_usd_b), axis=1)
+        tally[rows] = np.add.accumulate(steps, axis=1)[:, -1]  # added one column at a time
 
     # --- reading the books ---------------------------------------------------------------
     def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:

@@ -241,13 +241,17 @@ def wall_constrained_optimum(
 
     # Loss along the budget line as a function of x = log(D).
     log_k = math.log(k)
+    e, a_coef, b_coef, minus_alpha, minus_beta = c.E, c.A, c.B, -c.alpha, -c.beta
+    exp, expm1 = math.exp, math.expm1
 
-    def loss_at(x: float) -> float:
-        d_eff = _effective_tokens_scalar(math.exp(x), s, scale)
-        return c.E + c.A * math.exp(-c.alpha * (log_k - x)) + c.B * d_eff ** (-c.beta)
+    def loss_at(x: float) -> float:  # _effective_tokens_scalar inlined (scale > 0 here)
+        d = exp(x)
+        d_eff = d if d <= s else s - scale * expm1(-(d - s) / scale)
+        return e + a_coef * exp(minus_alpha * (log_k - x)) + b_coef * d_eff ** minus_beta
 
     x_lo, x_hi = math.log(s), math.log(d_opt)
-    grid = np.linspace(x_lo, x_hi, 33)
+    grid = np.arange(33.0) * ((x_hi - x_lo) / 32) + x_lo  # np.linspace's values, less overhead
+    grid[-1] = x_hi
     d_grid = np.exp(grid)
     # effective_tokens(d_grid, s, extra_data_worth) for scale > 0, without its checks
     d_eff_grid = np.where(d_grid <= s, d_grid, s - scale * np.expm1(-(d_grid - s) / scale))

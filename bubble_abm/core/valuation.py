@@ -7,6 +7,8 @@ growth; a growth-multiple valuation compresses as every S-curve slows and guaran
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 TERMINAL_GROWTH_PER_YEAR = 0.02  # long-run nominal growth (about world real growth + inflation)
@@ -25,16 +27,29 @@ def dcf_value_usd_b(
     until growth makes them positive). Vectorized over firms.
     """
     cash = np.atleast_1d(np.asarray(annual_cash_flow_usd_b, dtype=float))
-    growth = np.broadcast_to(np.asarray(expected_growth_per_year, dtype=float), cash.shape)
+    growth = np.asarray(expected_growth_per_year, dtype=float)
+    if growth.shape != cash.shape:
+        growth = np.broadcast_to(growth, cash.shape)
     years = int(max(1, round(horizon_years)))
-    k = np.arange(1, years + 1)[None, :]
+    k, discount = _years_and_discount_factors(years, discount_rate_per_year)
     path_growth = growth[:, None] + (TERMINAL_GROWTH_PER_YEAR - growth[:, None]) * k / years
     levels = cash[:, None] * np.cumprod(1.0 + path_growth, axis=1)
-    discount = (1.0 + discount_rate_per_year) ** -k
     explicit = (levels * discount).sum(axis=1)
     spread = max(discount_rate_per_year - TERMINAL_GROWTH_PER_YEAR, 0.01)
     terminal = levels[:, -1] * (1.0 + TERMINAL_GROWTH_PER_YEAR) / spread * discount[0, -1]
     return explicit + terminal
+
+
+@functools.lru_cache(maxsize=32)
+def _years_and_discount_factors(years: int, discount_rate_per_year: float
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """Years ``k = 1..years`` and ``(1 + r)**-k``, shape (1, years), read-only (the same few
+    rates are used every quarter)."""
+    k = np.arange(1, years + 1)[None, :]
+    discount = (1.0 + discount_rate_per_year) ** -k
+    k.flags.writeable = False
+    discount.flags.writeable = False
+    return k, discount
 
 
 def adaptive_update(expected: np.ndarray | float, observed: np.ndarray | float, weight: float):
