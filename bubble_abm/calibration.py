@@ -90,7 +90,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bubble_abm.calendar import H100_LAUNCH_QUARTER, quarter_index, quarter_label
-from bubble_abm.core.hardware import cost_per_h100e_usd, newest_generation
+from bubble_abm.core.hardware import newest_generation
+from bubble_abm.markets.gpu_market import generation_unit_value_usd
 from bubble_abm.params import Params
 from bubble_abm.scenarios import SCENARIO_DIR, load_scenario
 
@@ -99,6 +100,7 @@ __all__ = [
     "CHAIN_YEARS",
     "DEFAULT_TARGETS",
     "EXTRA_COLUMNS",
+    "LEADER_NETWORKING_PER_GPU_DOLLAR",
     "MAPPINGS",
     "REPORT_COLUMNS",
     "CalibrationResult",
@@ -133,8 +135,16 @@ REPORT_COLUMNS = ("metric", "period", "low", "high", "unit", "model_median", "mo
                   "model_p90", "in_range", "how", "source", "comment")
 
 #: Per-quarter series read from the model object that the model table does not carry (yet).
-EXTRA_COLUMNS = ("h100_unit_price_usd", "big_four_ai_capex_usd_b",
-                 "largest_closed_lab_revenue_usd_b")
+EXTRA_COLUMNS = ("h100_market_price_usd", "leader_chip_revenue_usd_b",
+                 "big_four_ai_capex_usd_b", "largest_closed_lab_revenue_usd_b")
+
+#: NVIDIA's data-centre revenue is compute (GPUs and systems) plus networking (InfiniBand,
+#: Ethernet, NVLink switches): FY2025 $102.2B compute and $13.0B networking of $115.2B (NVIDIA
+#: 10-K, FY2025). The model's GPU price covers compute only; the network is inside its owners'
+#: data-centre cost (``datacenter_cost_per_gpu_dollar``, paid to the rest of the economy). So the
+#: leader's GPU sales are compared with the target after adding networking at FY2025's ratio
+#: (13.0 / 102.2 = 0.127 $ per $ of compute; it rose in FY2026, so this is conservative).
+LEADER_NETWORKING_PER_GPU_DOLLAR = 13.0 / 102.2
 
 #: Ledger flows that make up the spend chain, in chain order (end customers to foundries).
 CHAIN_FLOWS = ("customer_spending", "inhouse_ai_revenue", "api_fees", "funding_round",
@@ -400,15 +410,30 @@ def _growth_per_year(column: str) -> Statistic:
 
 
 def _h100_unit_price(table: pd.DataFrame, params: Params, period: Period) -> float:
-    if "h100_unit_price_usd" in table.columns:
-        return float(np.mean(_values(table, "h100_unit_price_usd", period.quarters)))
+    if "h100_market_price_usd" in table.columns:
+        return float(np.mean(_values(table, "h100_market_price_usd", period.quarters)))
     cadence = params.generation_cadence_quarters
     if any(newest_generation(q, cadence) > 0 for q in period.quarters):
         successor = quarter_label(quarter_index(H100_LAUNCH_QUARTER) + cadence)
         raise NotComparableError(
-            "needs model column `h100_unit_price_usd`: gpu_price_usd is the price per H100e "
+            "needs model column `h100_market_price_usd`: gpu_price_usd is the price per H100e "
             f"of the newest generation, which is no longer the H100 from {successor}")
     return float(np.mean(_values(table, "gpu_price_usd", period.quarters)))
+
+
+def _leader_revenue(table: pd.DataFrame, params: Params, period: Period) -> float:
+    """The leading chipmaker's data-centre revenue over NVIDIA's fiscal year (see the table
+    above): its own GPU sales plus the networking sold with them
+    (:data:`LEADER_NETWORKING_PER_GPU_DOLLAR`); from a table without
+    ``leader_chip_revenue_usd_b``, its market share of all chip sales."""
+    def with_networking(p: Params) -> float:
+        return 1.0 + LEADER_NETWORKING_PER_GPU_DOLLAR
+    if "leader_chip_revenue_usd_b" in table.columns:
+        return _fiscal_feb_jan_sum("leader_chip_revenue_usd_b", with_networking)(
+            table, params, period)
+    return _fiscal_feb_jan_sum(
+        "chip_revenue_usd_b", lambda p: _leader_share(p) * with_networking(p))(
+        table, params, period)
 
 
 def _frontier_run_cost_usd_m(table: pd.DataFrame, params: Params, period: Period) -> float:
@@ -442,12 +467,14 @@ MAPPINGS: dict[str, Mapping] = {m.metric: m for m in (
             "over Q1-Q4"),
     Mapping("nvidia_datacenter_revenue", "usd_b_per_year",
             "sum of 4 quarters (fiscal Feb-Jan: 2/3 Q1 + Q2..Q4 + 1/3 next Q1)",
-            ("year",), _fiscal_feb_jan_sum("chip_revenue_usd_b", _leader_share),
-            "leader_market_share x chip_revenue_usd_b over Feb Y - Jan Y+1",
+            ("year",), _leader_revenue,
+            "leading chipmaker's GPU sales (leader_chip_revenue_usd_b) x (1 + networking 0.127) "
+            "over Feb Y - Jan Y+1",
             extra_quarters_after=1),
     Mapping("h100_purchase_price", "usd_per_unit", "average of the period's quarters",
             ("year", "quarter"), _h100_unit_price,
-            "H100 unit price = gpu_unit_cost_usd x (1 + leading chipmaker's markup), averaged"),
+            "H100 market price = newest price per H100e x H100's expected rent / newest's "
+            "(h100_market_price_usd), averaged"),
     Mapping("h100_rental_price", "usd_per_gpu_hour", "average of the period's quarters",
             ("year", "quarter"), _average("gpu_rental_price_usd_per_hour"),
             "gpu_rental_price_usd_per_hour (generation 0 = H100), averaged"),
@@ -600,19 +627,21 @@ def summarize_statistics(statistics: pd.DataFrame,
 def quarter_extras(model) -> dict[str, Any]:
     """Series for the targets that the model table does not carry, read after a quarter.
 
-    - ``h100_unit_price_usd``: generation 0's unit cost x (1 + the leading chipmaker's markup),
-      i.e. what an H100 would sell for at today's markup (the model sells only the newest
-      generation; its ``gpu_price_usd`` is per H100e of that generation);
+    - ``h100_market_price_usd``: what one H100 (generation 0) is worth:
+      :func:`~bubble_abm.markets.gpu_market.generation_unit_value_usd`, the leading chipmaker's
+      price per H100e of the newest generation times the H100's expected rent over the newest
+      generation's (equal to ``gpu_price_usd`` while the H100 is the newest generation);
+    - ``leader_chip_revenue_usd_b``: the leading chipmaker's own GPU sales;
     - ``big_four_ai_capex_usd_b``: the big four's GPU and data-centre capex;
     - ``largest_closed_lab_revenue_usd_b``: revenue of the live closed lab with the most.
     """
-    p = model.params
-    h100_cost = float(cost_per_h100e_usd(0, p.gpu_unit_cost_usd, p.generation_cadence_quarters,
-                                         p.gpu_price_performance_doubling_years))
+    leader = model.chipmakers[0]
     closed = [lab.revenue_usd_b for lab in model.labs if not lab.is_open and lab.alive]
     return {
         "quarter": model.quarter_label,
-        "h100_unit_price_usd": h100_cost * (1.0 + model.chipmakers[0].markup),
+        "h100_market_price_usd": generation_unit_value_usd(
+            leader.price_usd_per_h100e, model.expected_rents_usd_per_hour, 0),
+        "leader_chip_revenue_usd_b": float(leader.revenue_usd_b),
         "big_four_ai_capex_usd_b": float(sum(o.ai_capex_usd_b for o in model.gpu_owners
                                              if o.kind == "big_four")),
         "largest_closed_lab_revenue_usd_b": float(max(closed, default=0.0)),

@@ -78,7 +78,9 @@ class Params(BaseModel):
         2.5, 0.1, 50.0, "logit per log of reducible loss", "value mapping (DESIGN §11.7)"
     )
     rd_compute_multiplier: float = param(
-        3.0, 1.0, 20.0, "R&D compute / final run", "Epoch AI: final runs ~1/3 of lab compute"
+        4.795, 1.0, 20.0, "R&D compute / final run",
+        "fitted to the 2023-26 targets by bubble-abm fit within 2-6 (README 'Calibration'); was"
+        " 3: Epoch AI: final runs ~1/3 of lab compute",
     )
     algorithmic_doubling_years: float = param(
         0.7, 0.2, 10.0, "years", "Ho et al. 2024: compute per performance halves ~8 months"
@@ -124,7 +126,9 @@ class Params(BaseModel):
         2.8, 0.0, 20.0, "price/cost - 1", "NVIDIA data-centre gross margin ~75% (filings)"
     )
     chip_markup_backlog_sensitivity: float = param(
-        0.15, 0.0, 10.0, "markup per quarter of backlog", "scarcity pricing (our estimate)"
+        0.02008, 0.0, 10.0, "markup per quarter of backlog",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0-0.3 (README 'Calibration'); "
+        "was 0.15: scarcity pricing (our estimate)",
     )
     generation_cadence_quarters: int = param(
         8, 2, 20, "quarters", "NVIDIA: Hopper 2022, Blackwell 2024, Rubin 2026"
@@ -136,13 +140,25 @@ class Params(BaseModel):
         2.07, 0.5, 10.0, "years", "Hobbhahn & Besiroglu 2022 (Epoch): ML GPUs 2.07 years"
     )
     initial_chip_capacity_h100e_per_quarter: float = param(
-        4.5e5, 1e3, 1e8, "H100e per quarter", "NVIDIA DC revenue 2023 ~$47B at ~$30k"
+        648900.0, 1e3, 1e8, "H100e per quarter",
+        "fitted to the 2023-26 targets by bubble-abm fit within 4e5-6.5e5 (README "
+        "'Calibration'); was 450000: NVIDIA DC revenue 2023 ~$47B at ~$30k",
     )
-    chip_capacity_lead_quarters: int = param(4, 1, 16, "quarters", "foundry/CoWoS lead time")
+    chip_capacity_lead_quarters: int = param(
+        3, 1, 16, "quarters",
+        "fitted to the 2023-26 targets by bubble-abm fit within 1-4 (README 'Calibration'); was"
+        " 4: foundry/CoWoS lead time",
+    )
     chip_capacity_max_growth_per_quarter: float = param(
-        0.25, 0.0, 2.0, "fraction", "CoWoS capacity roughly doubled yearly 2023-25 (TSMC)"
+        0.2765, 0.0, 2.0, "fraction",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0.1-0.5 (README 'Calibration');"
+        " was 0.25: CoWoS capacity roughly doubled yearly 2023-25 (TSMC)",
     )
-    leader_market_share: float = param(0.8, 0.1, 1.0, "fraction", "NVIDIA ~80-90% of AI GPUs")
+    leader_market_share: float = param(
+        0.8945, 0.1, 1.0, "fraction",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0.8-0.9 (README 'Calibration');"
+        " was 0.8: NVIDIA ~80-90% of AI GPUs",
+    )
     chip_supply_shock_fraction: float = param(
         0.0, 0.0, 0.95, "fraction of capacity", "scenario input: foundry capacity cut"
     )
@@ -156,7 +172,9 @@ class Params(BaseModel):
         5.5, 1.0, 10.0, "years", "filings: Microsoft/Alphabet 6, Meta 5.5, Amazon 5-6"
     )
     rent_capital_charge_per_year: float = param(
-        0.45, 0.05, 2.0, "$ per $ of GPU per year", "payback ~2 years at normal utilization"
+        0.4781, 0.05, 2.0, "$ per $ of GPU per year",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0.3-0.65 (README "
+        "'Calibration'); was 0.45: payback ~2 years at normal utilization",
     )
     rent_opex_usd_per_hour: float = param(
         0.35, 0.0, 5.0, "$ per H100e-hour", "power and operations ~0.7 kW at ~$0.1/kWh x PUE"
@@ -166,7 +184,9 @@ class Params(BaseModel):
     )
     target_utilization: float = param(0.8, 0.3, 0.99, "fraction", "normal cloud utilization")
     rent_utilization_sensitivity: float = param(
-        4.0, 0.0, 30.0, "log-price per unit utilization", "rents cyclical (Epoch price data)"
+        3.654, 0.0, 30.0, "log-price per unit utilization",
+        "fitted to the 2023-26 targets by bubble-abm fit within 2-8 (README 'Calibration'); was"
+        " 4: rents cyclical (Epoch price data)",
     )
     rent_adjustment_speed: float = param(
         0.6, 0.05, 1.0, "fraction per quarter",
@@ -174,13 +194,17 @@ class Params(BaseModel):
         "came (E. Cheah, '$2 H100s', Oct 2024; Epoch AI price data)"
     )
     older_generation_rent_discount: float = param(
-        0.8, 0.1, 1.0, "rent multiple per generation behind", "DESIGN §11 item 4"
+        0.9951, 0.1, 1.0, "rent multiple per generation behind",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0.6-1 (README 'Calibration'); "
+        "was 0.8: DESIGN §11 item 4",
     )
     initial_rental_price_usd_per_hour: float = param(
         4.4, 0.5, 20.0, "$ per H100e-hour", "Epoch AI: H100 $4.0-4.8 at smaller clouds, 2023"
     )
     initial_fleet_h100e: float = param(
-        5e5, 1e3, 1e9, "H100e", "A100/H100 base installed before 2023 (our estimate)"
+        594100.0, 1e3, 1e9, "H100e",
+        "fitted to the 2023-26 targets by bubble-abm fit within 3e5-1.5e6 (README "
+        "'Calibration'); was 500000: A100/H100 base installed before 2023 (our estimate)",
     )
     initial_utilization: float = param(0.9, 0.1, 1.0, "fraction", "2023 GPU shortage")
 
@@ -192,32 +216,46 @@ class Params(BaseModel):
         0.1, -0.5, 1.0, "fraction per year", "cloud and ads growth ~10% (filings)"
     )
     non_ai_capex_usd_b_per_quarter: float = param(
-        19.0, 0.0, 500.0, "$B per quarter", "about half of 2023 big-four capex (~$150B/yr)"
+        27.5, 0.0, 500.0, "$B per quarter",
+        "fitted to the 2023-26 targets within 15-40 (bubble-abm fit gave 28.57, then a 20-seed "
+        "profile; README 'Calibration'); was 19: big-four non-AI capex ~$110B in 2023",
     )
     datacenter_cost_per_gpu_dollar: float = param(
         0.6, 0.0, 3.0, "$ per $ of GPU", "buildings, power, networking ~40% of AI capex"
     )
     datacenter_build_quarters: int = param(4, 1, 16, "quarters", "DC projects take 1-2 years")
     capex_planning_horizon_quarters: int = param(
-        6, 1, 24, "quarters", "capacity planned for demand this far ahead (lead times)"
+        7, 1, 24, "quarters",
+        "fitted to the 2023-26 targets by bubble-abm fit within 3-10 (README 'Calibration'); "
+        "was 6: capacity planned for demand this far ahead (lead times)",
     )
     demand_expectation_weight: float = param(
-        0.35, 0.01, 1.0, "weight", "adaptive expectations of demand growth (our estimate)"
+        0.5387, 0.01, 1.0, "weight",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0.1-0.6 (README 'Calibration');"
+        " was 0.35: adaptive expectations of demand growth (our estimate)",
     )
     order_adjustment_speed: float = param(
-        0.35, 0.05, 1.0, "fraction per quarter", "orders move partway to target (DESIGN §11.18)"
+        0.1786, 0.05, 1.0, "fraction per quarter",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0.1-0.6 (README 'Calibration');"
+        " was 0.35: orders move partway to target (DESIGN §11.18)",
     )
     peer_capex_weight: float = param(
-        0.3, 0.0, 1.0, "weight", "fear of falling behind peers' capex (DESIGN §4)"
+        0.07549, 0.0, 1.0, "weight",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0-0.6 (README 'Calibration'); "
+        "was 0.3: fear of falling behind peers' capex (DESIGN §4)",
     )
     sentiment_capex_weight: float = param(
-        0.5, 0.0, 3.0, "growth per unit sentiment", "expectations channel (DESIGN §11 item 9)"
+        0.161, 0.0, 3.0, "growth per unit sentiment",
+        "fitted to the 2023-26 targets by bubble-abm fit within 0-1.5 (README 'Calibration'); "
+        "was 0.5: expectations channel (DESIGN §11 item 9)",
     )
     replacement_floor_share: float = param(
         0.5, 0.0, 1.5, "share of depreciation", "maintenance capex floor (DESIGN §11 item 3)"
     )
     initial_inhouse_demand_h100e: float = param(
-        3e5, 0.0, 1e9, "H100e busy", "big four's own AI products and recommenders (§11.8)"
+        598100.0, 0.0, 1e9, "H100e busy",
+        "fitted to the 2023-26 targets by bubble-abm fit within 1e5-6e5 (README 'Calibration');"
+        " was 300000: big four's own AI products and recommenders (§11.8)",
     )
     inhouse_revenue_per_rent_dollar: float = param(
         0.8, 0.0, 5.0, "$ revenue per $ of compute", "own AI products earn cash (DESIGN §11.17)"
@@ -226,7 +264,9 @@ class Params(BaseModel):
         3.5, 0.0, 20.0, "debt / annual cash flow", "Oracle-like levered cloud (press)"
     )
     other_owner_equity_usd_b: float = param(
-        15.0, 0.0, 1000.0, "$B each", "neocloud/sovereign buyers' initial funds (our estimate)"
+        285.6, 0.0, 1000.0, "$B each",
+        "fitted to the 2023-26 targets by bubble-abm fit within 5-400 (README 'Calibration'); "
+        "was 15: neocloud/sovereign buyers' initial funds (our estimate)",
     )
     max_debt_to_cash_flow: float = param(
         4.0, 0.5, 20.0, "debt / annual cash flow", "leverage ceiling of levered clouds, neoclouds"
@@ -269,7 +309,10 @@ class Params(BaseModel):
 
     # --- application companies and end customers ------------------------------------------
     initial_customer_spend_usd_b_per_quarter: float = param(
-        1.5, 0.01, 1000.0, "$B per quarter", "generative-AI app revenue ~$10B in 2023 (press)"
+        2.5, 0.01, 1000.0, "$B per quarter",
+        "the cited ~$10B a year of generative-AI app revenue in 2023 (press), chosen by a "
+        "20-seed profile within the fit bounds 1.5-3 (bubble-abm fit gave 1.78 on 6 seeds; "
+        "README 'Calibration'); was 1.5",
     )
     adoption_midpoint_year: float = param(
         2028.0, 2020.0, 2050.0, "calendar year", "diffusion S-curve midpoint (our estimate)"

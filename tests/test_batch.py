@@ -467,11 +467,16 @@ def test_cli_default_output_folder_is_named_by_the_batch(capsys, tmp_path, monke
     assert len(load_batch(out).runs) == 1
 
 
-def test_collapse_links_unpack_the_chain_summary(reference):
-    runs = load_batch(reference).runs
+def test_collapse_links_unpack_the_chain_summary(tmp_path):
+    # The calibrated baseline's collapse links come after 2026: a full-length data-wall run.
+    out = tmp_path / "links"
+    run_batch(make_plan(["data_wall"], 1, overrides=SMALL, quarters=40), out)
+    runs = load_batch(out).runs
     links = batch.collapse_links(runs)
     assert len(links) == int(runs["collapse_links"].sum())
-    first = runs.iloc[0]
+    with_links = runs[runs["collapse_links"] > 0]
+    assert len(with_links), "no run in the reference batch has a collapse link"
+    first = with_links.iloc[0]
     expected = json.loads(first["chain_json"])["collapse_links"]
     mine = links[links["run_id"] == first["run_id"]]
     assert len(mine) == len(expected) >= 1

@@ -29,7 +29,7 @@ from bubble_abm.scenarios import (
 
 SMALL = ["--set", "n_app_companies=20", "--set", "n_investors=20"]
 BASELINE_DESCRIPTION = (
-    "The messy middle: default parameters and trends, the reference every scenario changes"
+    "The messy middle, calibrated to 2023-26 public figures: the reference every scenario changes"
 )
 
 
@@ -262,28 +262,26 @@ def test_load_by_name_equals_load_by_path():
     assert load_scenario("baseline") == load_scenario(str(SCENARIO_DIR / "baseline.toml"))
 
 
-@pytest.mark.parametrize("file_name, may_fit", [("baseline.toml", False),
-                                                 ("baseline_fitted.toml", True)])
-def test_baseline_restates_current_defaults(file_name, may_fit):
-    """runs/baseline.toml spells out headline defaults; keep it in step with params.py.
-
-    runs/baseline_fitted.toml restates them too, except its calibrated block (issue 4): a value
-    whose line says "fitted" may differ from the default, and must then lie inside the
-    parameter's allowed range and say what it replaced ("was ...")."""
-    path = SCENARIO_DIR / file_name
+def test_baseline_restates_current_defaults():
+    """runs/baseline.toml spells out headline defaults and the calibrated block (issue 4); keep it
+    in step with params.py. Each calibrated value's line says it was fitted and what it replaced,
+    and the value lies inside the parameter's allowed range and its fit bounds."""
+    path = SCENARIO_DIR / "baseline.toml"
     values = tomllib.loads(path.read_text())["params"]
     notes = {line.split("=", 1)[0].strip(): line.split("#", 1)[1]
              for line in path.read_text().splitlines() if "=" in line and "#" in line}
     rows = {row["name"]: row for row in describe_parameters()}
-    fitted = {k for k in values if "fitted" in notes.get(k, "")} if may_fit else set()
-    stale = {k: (v, rows[k]["default"]) for k, v in values.items()
-             if v != rows[k]["default"] and k not in fitted}
-    assert not stale, f"{file_name} differs from the defaults (file, default): {stale}"
-    assert fitted or not may_fit
+    stale = {k: (v, rows[k]["default"]) for k, v in values.items() if v != rows[k]["default"]}
+    assert not stale, f"baseline.toml differs from the defaults (file, default): {stale}"
+    fitted = {k for k in values if "fitted" in notes.get(k, "")}
+    assert len(fitted) >= 10
     for name in fitted:
         low, high = rows[name]["low"], rows[name]["high"]
         assert low <= values[name] <= high, (name, values[name], low, high)
         assert "was " in notes[name], name
+        fit_low, fit_high = (float(x) for x in
+                             notes[name].split("fit bounds ")[1].rstrip(")").split("-"))
+        assert low <= fit_low <= values[name] <= fit_high <= high, (name, fit_low, fit_high)
 
 
 def test_overrides_replace_file_values():

@@ -56,3 +56,23 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
             chipmaker.shipments_h100e += delivered
             chipmaker.revenue_usd_b += cost
             chipmaker.profit_usd_b += cost - delivered * unit_cost / 1e9
+
+
+def generation_unit_value_usd(newest_price_usd_per_h100e: float,
+                              expected_rents_usd_per_hour: np.ndarray, generation: int,
+                              h100e_per_unit: float = 1.0) -> float:
+    """Market value of one unit of an older generation ($), e.g. the H100 once Blackwell ships.
+
+    A buyer choosing between compute of two generations pays for each in proportion to the rent
+    it is expected to earn (DESIGN §11 items 3, 4, 10): the newest generation's price per H100e
+    times the generation's expected rent per H100e-hour over the newest one's, times the unit's
+    H100e. While ``generation`` is the newest it is the chipmaker's own price. Expected (not spot)
+    rents, as in the owners' return test.
+    """
+    rents = np.asarray(expected_rents_usd_per_hour, dtype=float)
+    newest = rents.size - 1
+    if generation < 0 or generation > newest:
+        raise ValueError(f"generation must be in 0..{newest}, got {generation}")
+    if generation == newest or rents[newest] <= 0.0:
+        return float(newest_price_usd_per_h100e * h100e_per_unit)
+    return float(newest_price_usd_per_h100e * rents[generation] / rents[newest] * h100e_per_unit)
