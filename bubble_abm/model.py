@@ -446,16 +446,19 @@ class BubbleModel(Model):
             lab.training_spend_usd_b = float(payments[n + i])
             lab.training_flop_this_quarter = served[n + i] * flop_per_hour / (
                 p.rd_compute_multiplier)
-        # Rents for next quarter, and the slower-moving expectations owners plan with.
+        # Rents for next quarter, and the slower-moving expectations owners plan with. A
+        # generation with nothing installed yet (the quarter it launches) had no market: its
+        # posted rent and expected utilization carry over instead of reading as idle.
         utilization = result.utilization_by_generation
-        self.rents_usd_per_hour = compute_market.next_rents(
+        installed = result.capacity_hours.sum(axis=0) > 0.0
+        self.rents_usd_per_hour = np.where(installed, compute_market.next_rents(
             self.rents_usd_per_hour, utilization, self.roadmap_generation,
-            self.chipmakers[0].price_usd_per_h100e, p)
+            self.chipmakers[0].price_usd_per_h100e, p), self.rents_usd_per_hour)
         self.rent_cycle_index = self._rent_cycle_index(result.capacity_hours.sum(axis=0))
         self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
             self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
-        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * (
-            utilization - self.expected_utilization)
+        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * np.where(
+            installed, utilization - self.expected_utilization, 0.0)
 
     def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray) -> float:
         """Posted rents relative to their generation's trend, averaged over installed capacity:

@@ -93,3 +93,23 @@ def test_kwargs_construction_works_like_mesa_batch_run():
     model = BubbleModel(n_investors=12, n_app_companies=12, rng=7)
     model.run_for(2)
     assert np.isfinite(model.model_table()["ai_capex_usd_b"]).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_generation_with_nothing_installed_keeps_its_launch_rent(seed):
+    """The quarter a generation launches nothing of it is installed yet: it had no market, so
+    its posted rent and expected utilization carry over instead of reading as an idle fleet
+    (before this, its rent was cut toward the idle floor every launch)."""
+    from bubble_abm import make_params
+
+    model = BubbleModel(make_params({"n_app_companies": 20, "n_investors": 20}), rng=seed)
+    launches = 0
+    for _ in range(24):
+        generations = model.rents_usd_per_hour.size
+        model.step()
+        installed = model.compute_result.capacity_hours.sum(axis=0)
+        if model.rents_usd_per_hour.size > generations and installed[-1] == 0.0:
+            launches += 1
+            assert model.expected_utilization[-1] == 1.0
+            assert model.rents_usd_per_hour[-1] == model.expected_rents_usd_per_hour[-1]
+    assert launches >= 2
