@@ -484,8 +484,9 @@ def test_calibrate_bad_arguments(argv, needles, tmp_path, capsys):
 # --- the shipped baseline stays calibrated ------------------------------------------------------
 DRIFT_MIN_SHARE = 0.8  # issue 4: fail when the in-range share falls below 80%
 # Measured with these tests' runs (seeds 1-4, reduced populations); `bubble-abm calibrate
-# --seeds 20` (full populations) gives 16/19 too (README "Calibration").
-MEASURED_IN_RANGE = {"baseline": 16}
+# --seeds 20` (full populations) gives 15/19 too (README "Calibration": after the launch-rent
+# fix and refit; below issue 4's 80% bar, so test_baseline_stays_calibrated fails).
+MEASURED_IN_RANGE = {"baseline": 15}
 
 
 @pytest.fixture(scope="module")
