@@ -47,6 +47,7 @@ __all__ = [
     "detect_and_summarize",
     "detect_events",
     "format_chain",
+    "model_table_view",
     "summarize_chain",
     "unavailable_events",
 ]
@@ -466,7 +467,7 @@ def normalise_model_table(model_table: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("step", kind="stable").reset_index(drop=True)
 
 
-def _normalised(model_table: pd.DataFrame) -> pd.DataFrame:
+def model_table_view(model_table: pd.DataFrame) -> pd.DataFrame:
     """The table itself when it already has ``step`` as a sorted column (read-only use), else
     :func:`normalise_model_table`: a model's own table is read without a copy."""
     if "step" in model_table.columns:
@@ -491,7 +492,7 @@ class _Run:
     """A run's model table as float arrays, each column read once (the detectors' input)."""
 
     def __init__(self, model_table: pd.DataFrame) -> None:
-        self.frame = _normalised(model_table)
+        self.frame = model_table_view(model_table)
         self.n = len(self.frame)
         self.columns = frozenset(self.frame.columns.tolist())
         self.steps = self.frame["step"].to_numpy()
@@ -912,7 +913,7 @@ def detect_events(
 
 def unavailable_events(model_table: pd.DataFrame) -> list[str]:
     """Events that cannot be detected because the table lacks one of their columns."""
-    cols = set(_normalised(model_table).columns)
+    cols = set(model_table_view(model_table).columns)
     return [n for n, (_, need, _, _) in _DETECTORS.items() if not set(need) <= cols]
 
 

@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from bubble_abm.chains import (
     EVENT_LABELS,
     ChainThresholds,
-    _normalised,
     detect_events,
     format_chain,
+    model_table_view,
     normalise_model_table,
     summarize_chain,
 )
@@ -92,7 +92,7 @@ def run_summary(
     quarter in question (fewer when the table is shorter). Values are plain Python scalars, so the
     result is JSON-serialisable (a zero-revenue ratio is ``inf``/``nan``).
     """
-    df = _normalised(model_table)
+    df = model_table_view(model_table)
     if df.empty:
         raise ValueError("model_table has no rows")
     labels = _labels(df)
