@@ -19,8 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bubble_abm.batch import BatchError, ensure_batch, load_batch  # noqa: E402
-from bubble_abm.cli import parse_assignment  # noqa: E402
+from bubble_abm.batch import BatchError, load_batch  # noqa: E402
+from bubble_abm.cli import add_batch_source_arguments, batch_from_arguments  # noqa: E402
 from bubble_abm.outcomes import bust_probability, outcome_quantiles  # noqa: E402
 from bubble_abm.params import ParameterError  # noqa: E402
 from bubble_abm.scenarios import ScenarioError  # noqa: E402
@@ -30,23 +30,14 @@ SCENARIOS = ["baseline", "data_wall", "efficiency_compounds", "credit_shock"]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=Path, help="read this batch folder instead of running one")
-    parser.add_argument("--scenarios", nargs="+", default=SCENARIOS, help="scenarios to run")
-    parser.add_argument("--seeds", type=int, default=8, help="seeds per scenario (default 8)")
-    parser.add_argument("--quarters", type=int, default=None, help="quarters per run")
-    parser.add_argument("--set", action="append", type=parse_assignment, default=[],
-                        metavar="KEY=VALUE", help="override a parameter in every run")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    add_batch_source_arguments(parser, SCENARIOS, 8, Path("runs/output/bust_probability"))
     parser.add_argument("--interval", choices=["wilson", "clopper-pearson"], default="wilson")
-    parser.add_argument("--out", type=Path, default=Path("runs/output/bust_probability"))
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    folder = ensure_batch(args.batch, args.out / "batch", args.scenarios, args.seeds,
-                          overrides=dict(args.set), quarters=args.quarters,
-                          processes=args.processes)
+    folder = batch_from_arguments(args)
     runs = load_batch(folder, quarter_columns=[]).runs
     table = bust_probability(runs, method=args.interval)
     quantiles = outcome_quantiles(runs)

@@ -24,8 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bubble_abm.batch import BatchError, ensure_batch, load_batch  # noqa: E402
-from bubble_abm.cli import parse_assignment  # noqa: E402
+from bubble_abm.batch import BatchError, load_batch  # noqa: E402
+from bubble_abm.cli import add_batch_source_arguments, batch_from_arguments  # noqa: E402
 from bubble_abm.outcomes import (  # noqa: E402
     chain_link_onsets,
     first_links,
@@ -38,24 +38,16 @@ from bubble_abm.scenarios import ScenarioError  # noqa: E402
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=Path, help="read this batch folder instead of running one")
-    parser.add_argument("--scenarios", nargs="+", default=["baseline", "data_wall"])
-    parser.add_argument("--seeds", type=int, default=8, help="seeds per scenario (default 8)")
-    parser.add_argument("--quarters", type=int, default=None, help="quarters per run")
-    parser.add_argument("--set", action="append", type=parse_assignment, default=[],
-                        metavar="KEY=VALUE", help="override a parameter in every run")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    add_batch_source_arguments(parser, ["baseline", "data_wall"], 8,
+                               Path("runs/output/chain_timing"))
     parser.add_argument("--source", choices=["chain", "events"], default="chain",
                         help="links near the capex peak (chain) or first spells (events)")
-    parser.add_argument("--out", type=Path, default=Path("runs/output/chain_timing"))
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    folder = ensure_batch(args.batch, args.out / "batch", args.scenarios, args.seeds,
-                          overrides=dict(args.set), quarters=args.quarters,
-                          processes=args.processes)
+    folder = batch_from_arguments(args)
     runs, _, events = load_batch(folder, quarter_columns=[])
     onsets = chain_link_onsets(runs) if args.source == "chain" else link_onsets(events)
     pairs = lead_lag(onsets)

@@ -160,6 +160,32 @@ def _add_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
                         default=[], metavar="KEY=VALUE", help=help_text)
 
 
+def add_batch_source_arguments(parser: argparse.ArgumentParser, scenarios: Sequence[str],
+                               seeds: int, out: Path) -> None:
+    """The options of an analysis script that runs a batch unless given one: ``--batch``,
+    ``--scenarios``, ``--seeds``, ``--quarters``, ``--set``, ``--processes`` and ``--out``;
+    :func:`batch_from_arguments` turns them into the batch folder."""
+    parser.add_argument("--batch", type=Path, help="read this batch folder instead of running one")
+    parser.add_argument("--scenarios", nargs="+", default=list(scenarios),
+                        help="scenarios to run")
+    parser.add_argument("--seeds", type=int, default=seeds,
+                        help=f"seeds per scenario (default {seeds})")
+    parser.add_argument("--quarters", type=int, default=None, help="quarters per run")
+    _add_overrides(parser, "override a parameter in every run")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def batch_from_arguments(args: argparse.Namespace) -> Path:
+    """The batch folder the options of :func:`add_batch_source_arguments` name: ``--batch``
+    if given, else a batch run (or resumed) under ``OUT/batch``."""
+    from bubble_abm.batch import ensure_batch
+
+    return ensure_batch(args.batch, args.out / "batch", args.scenarios, args.seeds,
+                        overrides=dict(args.overrides), quarters=args.quarters,
+                        processes=args.processes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
