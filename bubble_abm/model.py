@@ -450,11 +450,12 @@ class BubbleModel(Model):
         # generation with nothing installed yet (the quarter it launches) had no market: its
         # posted rent and expected utilization carry over instead of reading as idle.
         utilization = result.utilization_by_generation
-        installed = result.capacity_hours.sum(axis=0) > 0.0
+        capacity_by_generation = result.capacity_hours.sum(axis=0)
+        installed = capacity_by_generation > 0.0
         self.rents_usd_per_hour = np.where(installed, compute_market.next_rents(
             self.rents_usd_per_hour, utilization, self.roadmap_generation,
             self.chipmakers[0].price_usd_per_h100e, p), self.rents_usd_per_hour)
-        self.rent_cycle_index = self._rent_cycle_index(result.capacity_hours.sum(axis=0))
+        self.rent_cycle_index = self._rent_cycle_index(capacity_by_generation)
         self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
             self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
         self.expected_utilization += EXPECTATION_WEIGHT_RENTS * np.where(
