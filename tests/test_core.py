@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bubble_abm.calendar import quarter_index, quarter_label
-from bubble_abm.core.fleet import GpuFleet, economic_life_quarters, recoverable_value_usd_b
+from bubble_abm.core.fleet import GpuFleet, economic_life_quarters, value_in_use_per_unit_usd
 from bubble_abm.core.hardware import cost_per_h100e_usd, newest_generation
 from bubble_abm.core.ledger import Ledger, LedgerError
 from bubble_abm.core.valuation import dcf_value_usd_b
@@ -98,8 +98,8 @@ def test_economic_life_ends_when_rent_no_longer_covers_opex():
 
 def test_recoverable_value_falls_with_rent_and_utilization():
     units = np.array([1e6, 1e6, 1e6])
-    value = recoverable_value_usd_b(units, np.array([3.0, 1.0, 3.0]), np.array([0.8, 0.8, 0.3]),
-                                    0.3, 0.8, 8, 0.08)
+    value = units * value_in_use_per_unit_usd(np.array([3.0, 1.0, 3.0]),
+                                              np.array([0.8, 0.8, 0.3]), 0.3, 0.8, 8, 0.08) / 1e9
     assert value[0] > value[1] and value[0] > value[2] > 0.0
 
 

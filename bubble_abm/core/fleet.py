@@ -38,26 +38,6 @@ def economic_life_quarters(
     return np.minimum(np.maximum(quarters, 0.0), 400.0)  # np.clip's result, less overhead
 
 
-def recoverable_value_usd_b(
-    units_h100e: np.ndarray,
-    rent_usd_per_hour: np.ndarray,
-    utilization: np.ndarray,
-    opex_usd_per_hour: np.ndarray | float,
-    rent_discount_per_generation: float,
-    generation_cadence_quarters: int,
-    discount_rate_per_year: float,
-) -> np.ndarray:
-    """Value in use of each vintage: discounted expected net rent over its economic life ($B).
-
-    Expected, not spot, rents (DESIGN §11 items 3, 10): the caller passes the rent it expects.
-    Net rent declines geometrically as generations arrive; summed in closed form.
-    """
-    per_unit_usd = value_in_use_per_unit_usd(
-        rent_usd_per_hour, utilization, opex_usd_per_hour, rent_discount_per_generation,
-        generation_cadence_quarters, discount_rate_per_year)
-    return units_h100e * per_unit_usd / 1e9
-
-
 def value_in_use_per_unit_usd(
     rent_usd_per_hour: np.ndarray,
     utilization: np.ndarray,
@@ -66,9 +46,11 @@ def value_in_use_per_unit_usd(
     generation_cadence_quarters: int,
     discount_rate_per_year: float,
 ) -> np.ndarray:
-    """Value in use of one H100e ($) for each (rent, utilization, opex) row; see
-    :func:`recoverable_value_usd_b`. Rows are independent, so it can be computed once per
-    generation and indexed by each vintage's generation."""
+    """Value in use (recoverable value) of one H100e ($) for each (rent, utilization, opex) row:
+    discounted expected net rent over its economic life, the rent declining by
+    ``rent_discount_per_generation`` as newer generations arrive. Expected, not spot, rents
+    (DESIGN §11 items 3, 10): the caller passes the rent it expects. Rows are independent, so
+    it is computed once per generation and indexed by each vintage's generation."""
     life = economic_life_quarters(
         rent_usd_per_hour, opex_usd_per_hour, rent_discount_per_generation,
         generation_cadence_quarters,
