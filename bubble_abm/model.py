@@ -52,6 +52,7 @@ from bubble_abm.params import Params, make_params
 EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents slowly (§11.3)
 IMPAIRMENT_DISCOUNT_PREMIUM = 0.05  # over the risk-free rate, for value in use
 SCRAP_AGE_FACTOR = 2.0  # GPUs are scrapped at twice their accounting life at the latest
+LEVERED_FLEET_SHARE = 0.05  # the levered cloud's share of the opening fleet (our estimate)
 
 
 class BubbleModel(Model):
@@ -121,17 +122,18 @@ class BubbleModel(Model):
                 cash_flow = p.big_four_legacy_cash_flow_usd_b_per_quarter * big_weights[big_i]
                 legacy.append(cash_flow)
                 debt.append(0.5 * 4.0 * cash_flow)
-                fleet_share.append(0.75 * big_weights[big_i])
+                fleet_share.append(p.big_four_fleet_share * big_weights[big_i])
                 big_i += 1
             elif kind == "levered":
                 cash_flow = 0.045 * p.big_four_legacy_cash_flow_usd_b_per_quarter
                 legacy.append(cash_flow)
                 debt.append(p.levered_debt_to_cash_flow * 4.0 * cash_flow)
-                fleet_share.append(0.05)
+                fleet_share.append(LEVERED_FLEET_SHARE)
             else:
                 legacy.append(0.0)
                 debt.append(0.0)
-                fleet_share.append(0.2 / max(p.n_other_owners, 1))
+                fleet_share.append((1.0 - p.big_four_fleet_share - LEVERED_FLEET_SHARE)
+                                   / max(p.n_other_owners, 1))
         fleet_share = list(np.array(fleet_share) / np.sum(fleet_share))
         self.gpu_owners = list(Hyperscaler.create_agents(
             self, len(kinds), kind=kinds, legacy_cash_flow_usd_b=legacy, debt_usd_b=0.0,

@@ -197,7 +197,7 @@ class Params(BaseModel):
         "came (E. Cheah, '$2 H100s', Oct 2024; Epoch AI price data)"
     )
     older_generation_rent_discount: float = param(
-        1.0, 0.1, 1.0, "rent multiple per generation behind",
+        1.0, 0.1, 1.5, "rent multiple per generation behind",
         "fitted to the 2023-26 targets by bubble-abm fit within 0.6-1 after the launch-rent fix, "
         "at the upper bound (README 'Calibration'); was 0.9951 (fitted before the fix), first "
         "0.8: DESIGN §11 item 4",
@@ -211,6 +211,18 @@ class Params(BaseModel):
         "'Calibration'); was 500000: A100/H100 base installed before 2023 (our estimate)",
     )
     initial_utilization: float = param(0.9, 0.1, 1.0, "fraction", "2023 GPU shortage")
+    initial_expected_growth_per_quarter: float = param(
+        0.08, 0.0, 0.3, "per quarter",
+        "growth of their demand that GPU owners expect at the start of 2023, after ChatGPT's "
+        "launch (Nov 2022); NVIDIA's data-centre revenue grew ~4x over 2023 ($4.3B to $18.4B a "
+        "quarter, 10-Q filings) (our estimate; chipmakers start from their orders, growth 0)",
+    )
+    big_four_fleet_share: float = param(
+        0.75, 0.1, 0.9, "fraction",
+        "share of the opening GPU fleet, and so of rented demand, held by the big four; the "
+        "levered cloud holds 0.05 and the other owners the rest (our estimate; DESIGN §11 item "
+        "10: hyperscalers bought roughly half of the leading chipmaker's data-centre revenue)",
+    )
 
     # --- hyperscalers ----------------------------------------------------------------------
     big_four_legacy_cash_flow_usd_b_per_quarter: float = param(

@@ -113,3 +113,13 @@ def test_a_generation_with_nothing_installed_keeps_its_launch_rent(seed):
             assert model.expected_utilization[-1] == 1.0
             assert model.rents_usd_per_hour[-1] == model.expected_rents_usd_per_hour[-1]
     assert launches >= 2
+
+
+def test_big_four_fleet_share_sets_the_opening_fleet_split():
+    for share in (0.5, 0.75):
+        model = BubbleModel(rng=1, n_app_companies=5, n_investors=5, big_four_fleet_share=share)
+        installed = {kind: sum(o.fleet.installed_h100e for o in model.gpu_owners
+                               if o.kind == kind) for kind in ("big_four", "levered", "other")}
+        total = sum(installed.values())
+        assert installed["big_four"] / total == pytest.approx(share)
+        assert installed["levered"] / total == pytest.approx(0.05)

@@ -90,7 +90,7 @@ class Hyperscaler(Agent):
         self.datacenter_book_usd_b = 0.0
         self.other_assets_usd_b = 0.0
         self.datacenter_projects: deque[float] = deque([0.0] * p.datacenter_build_quarters)
-        self.expected_growth_per_quarter = 0.08
+        self.expected_growth_per_quarter = p.initial_expected_growth_per_quarter
         self.expected_utilization = p.initial_utilization
         self.demand_h100e = fleet_share * p.initial_fleet_h100e * p.initial_utilization
         self.previous_demand_h100e = self.demand_h100e
