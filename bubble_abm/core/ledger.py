@@ -110,6 +110,7 @@ class Ledger:
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
         # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
         self._blocks: dict[int, tuple[np.ndarray, slice, int]] = {}
+        self._repeated_accounts: dict[tuple[int, int], np.ndarray] = {}
         self.rest_of_economy = self.open_account(REST_OF_ECONOMY, REST_OF_ECONOMY)
         self.balances_usd_b[self.rest_of_economy] = rest_of_economy_cash_usd_b
 
@@ -195,63 +196,66 @@ class Ledger:
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
 
+    def _repeated(self, account: int, count: int) -> np.ndarray:
+        """``account`` repeated ``count`` times (read-only, cached: the same few are reused)."""
+        key = (account, count)
+        repeated = self._repeated_accounts.get(key)
+        if repeated is None:
+            repeated = np.full(count, int(account))
+            repeated.flags.writeable = False
+            self._repeated_accounts[key] = repeated
+        return repeated
+
     def _transfer_to_or_from_block(self, payers, payees, amounts: np.ndarray, flow: str) -> bool:
         """One account paying each account of a block, or each paying one account: the
-        same books as the general path, from one running sum instead of ``ufunc.at``.
+        same updates as the general path (the single account is updated one transfer at a
+        time, in order; the block's accounts once each), with slices instead of ufunc.at.
         Returns False if the transfer is not of that shape. Amounts are known to be >= 0;
-        an infinite one is rejected here, before any balance changes.
-
-        The single account is updated one transfer at a time, in order, as ``ufunc.at``
-        does: one ``np.add.accumulate`` over the rows (0, its tally, ±its balance) followed
-        by the amounts gives the flow total, the new tally and the new balance (a payer's
-        balance negated, since b - a0 - a1 ... == -((-b) + a0 + a1 ...) exactly).
-        The block's accounts are each updated once."""
+        an infinite one is rejected here, before any balance changes."""
         if amounts.ndim != 1:
             return False
         if isinstance(payers, int | np.integer):
-            single, single_pays = int(payers), True
+            single, single_pays = payers, True
             block = self._blocks.get(id(payees))
             if block is None or block[0] is not payees:
                 return False
         elif isinstance(payees, int | np.integer):
-            single, single_pays = int(payees), False
+            single, single_pays = payees, False
             block = self._blocks.get(id(payers))
             if block is None or block[0] is not payers:
                 return False
         else:
             return False
         _, rows, block_code = block
-        if amounts.size != rows.stop - rows.start or rows.start <= single < rows.stop:
+        if amounts.size != rows.stop - rows.start:
             return False
-        payer_tally, payee_tally = _FLOW_TALLIES[flow]
-        single_tally, block_tally = ((payer_tally, payee_tally) if single_pays
-                                     else (payee_tally, payer_tally))
-        balances = self.balances_usd_b
-        tallies = self._tallies
-        steps = np.empty((3, amounts.size + 1))
-        steps[:, 1:] = amounts
-        steps[0, 0] = 0.0
-        steps[1, 0] = tallies[single_tally][single] if single_tally is not None else 0.0
-        steps[2, 0] = -balances[single] if single_pays else balances[single]
-        total, single_tally_value, single_balance = np.add.accumulate(steps, axis=1)[:, -1]
+        total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
         if not total < math.inf:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        # + 0.0 turns the -0.0 of a negated zero balance back into the general path's 0.0
-        balances[single] = -single_balance + 0.0 if single_pays else single_balance
-        if single_tally is not None:
-            tallies[single_tally][single] = single_tally_value
-        if single_pays:
+        repeated = self._repeated(single, amounts.size)
+        payer_tally, payee_tally = _FLOW_TALLIES[flow]
+        balances = self.balances_usd_b
+        tallies = self._tallies
+        if single_pays:  # payers first, then payees, as in the general path
+            np.subtract.at(balances, repeated, amounts)
             balances[rows] += amounts
+            if payer_tally is not None:
+                np.add.at(tallies[payer_tally], repeated, amounts)
+            if payee_tally is not None:
+                tallies[payee_tally][rows] += amounts
         else:
             balances[rows] -= amounts
-        if block_tally is not None:
-            tallies[block_tally][rows] += amounts
+            np.add.at(balances, repeated, amounts)
+            if payer_tally is not None:
+                tallies[payer_tally][rows] += amounts
+            if payee_tally is not None:
+                np.add.at(tallies[payee_tally], repeated, amounts)
         if total != 0.0:
             single_sector = self.sectors[single]
             block_sector = self._sector_names[block_code]
             key = ((flow, single_sector, block_sector) if single_pays
                    else (flow, block_sector, single_sector))
-            self._flows_usd_b[key] += float(total)
+            self._flows_usd_b[key] += total
         return True
 
     def transfer_rows_to_block(
