@@ -145,8 +145,11 @@ def test_rents_rise_with_utilization_and_never_fall_below_running_cost():
 
 
 def _random_fleet(draws: np.random.Generator, n_vintages: int) -> GpuFleet:
+    """A fleet whose first vintages are in its arrays and the rest queued as deliveries."""
     fleet = GpuFleet()
-    for _ in range(n_vintages):
+    for i in range(n_vintages):
+        if i == n_vintages // 2:
+            assert fleet.units_h100e.size == i  # reading a field appends the queued vintages
         cost = float(draws.uniform(0.1, 5.0))
         fleet.add_vintage(float(draws.uniform(1e3, 1e5)), int(draws.integers(-1, 5)), cost,
                           age_quarters=int(draws.integers(0, 45)),

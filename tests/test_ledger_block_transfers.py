@@ -95,3 +95,17 @@ def test_revaluing_a_block_column_by_column_matches_one_call_per_column_bit_for_
                 ledger.revalue(block, column)
         tallies.append(ledger.tally("revaluation", block).tolist())
     assert tallies[0] == tallies[1]
+
+
+def test_an_account_paying_its_own_block_matches_the_general_path_bit_for_bit():
+    books = []
+    for as_block in (True, False):
+        ledger = Ledger()
+        investors = ledger.open_accounts([f"i{i}" for i in range(9)], "investors")
+        payees = investors if as_block else investors.copy()
+        draws = np.random.default_rng(3)
+        ledger.transfer_many(ledger.rest_of_economy, payees, draws.random(9), "savings_inflow")
+        ledger.transfer_many(int(investors[4]), payees, draws.random(9), "equity_trade")
+        ledger.transfer_many(payees, int(investors[2]), draws.random(9), "funding_round")
+        books.append(_books(ledger, np.arange(len(ledger.names))))
+    assert books[0] == books[1]

@@ -220,6 +220,38 @@ class GpuFleet:
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
 
 
+def _settle_fleets(fleets: list[GpuFleet]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Every fleet's vintages, with the deliveries each has queued appended, as one array per
+    field (fleet after fleet), and the fleets' bounds in them.
+
+    The same arrays as :meth:`GpuFleet._settle` on each fleet, then concatenated, but with one
+    conversion of all queued rows and one concatenation per field for all fleets (not one per
+    fleet and field). Each fleet's arrays become slices of these (they are never changed in
+    place).
+    """
+    queued = [fleet._pending for fleet in fleets]
+    rows = np.array([row for rows in queued for row in rows], dtype=float).reshape(
+        -1, len(VINTAGE_FIELDS))  # generation and age are small integers, held exactly
+    sizes = [fleet._units_h100e.size + len(rows_of_fleet)
+             for fleet, rows_of_fleet in zip(fleets, queued, strict=True)]
+    bounds = np.cumsum([0] + sizes).tolist()
+    vintages = {}
+    for column, name in enumerate(VINTAGE_FIELDS):
+        private = "_" + name
+        dtype = fleets[0].__dict__[private].dtype if fleets else float
+        new = rows[:, column].astype(dtype)
+        pieces, first = [], 0
+        for fleet, rows_of_fleet in zip(fleets, queued, strict=True):
+            pieces += [fleet.__dict__[private], new[first:first + len(rows_of_fleet)]]
+            first += len(rows_of_fleet)
+        vintages[name] = np.concatenate(pieces) if pieces else new
+    for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
+        for name in VINTAGE_FIELDS:
+            fleet.__dict__["_" + name] = vintages[name][start:stop]
+        fleet._pending.clear()
+    return vintages, bounds
+
+
 def units_by_owner_and_generation(fleets: list[GpuFleet], n_generations: int) -> np.ndarray:
     """Installed H100e of each fleet (rows) per generation (columns): each row exactly
     :meth:`GpuFleet.units_by_generation`, in one ``np.bincount`` over all vintages."""
@@ -251,14 +283,9 @@ def depreciate_impair_and_retire(
     Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
     stranded), $B and H100e.
     """
-    for fleet in fleets:
-        fleet._settle()
-    age = np.concatenate([fleet._age_quarters for fleet in fleets])
-    book = np.concatenate([fleet._book_usd_b for fleet in fleets])
-    units = np.concatenate([fleet._units_h100e for fleet in fleets])
-    generation = np.concatenate([fleet._generation for fleet in fleets])
-    impaired = np.concatenate([fleet._impaired_usd_b for fleet in fleets])
-    bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
+    vintages, bounds = _settle_fleets(fleets)
+    age, book, units = vintages["age_quarters"], vintages["book_usd_b"], vintages["units_h100e"]
+    generation, impaired = vintages["generation"], vintages["impaired_usd_b"]
 
     charge = _depreciation_charge(age, book, accounting_life_quarters)
     book = book - charge
