@@ -266,17 +266,21 @@ class _Evaluator:
     def values(self, unit: Sequence[float]) -> dict[str, float | int]:
         return {b.name: b.from_unit(u) for b, u in zip(self.bounds, unit, strict=True)}
 
-    def __call__(self, values: dict[str, float | int], stage: str) -> float:
-        key = tuple(values[b.name] for b in self.bounds)
-        if key in self.cache:
-            return self.cache[key][0]
+    def calibration_report(self, values: dict[str, float | int]) -> pd.DataFrame:
+        """The calibration report of one candidate over the fit's seeds."""
         overrides = {**self.overrides, **values}
         params = load_scenario(self.scenario, overrides)
         runs = run_seeds(self.scenario, self.seeds, overrides, self.quarters,
                          executor=self.executor)
         statistics = model_statistics([r.table for r in runs], params, targets=self.frame,
                                       seeds=[r.seed for r in runs])
-        report = summarize_statistics(statistics, self.frame)
+        return summarize_statistics(statistics, self.frame)
+
+    def __call__(self, values: dict[str, float | int], stage: str) -> float:
+        key = tuple(values[b.name] for b in self.bounds)
+        if key in self.cache:
+            return self.cache[key][0]
+        report = self.calibration_report(values)
         value = objective(report, self.include)
         self.cache[key] = (value, report)
         inside, total = count_in_range(report)

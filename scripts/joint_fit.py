@@ -35,12 +35,7 @@ import pandas as pd
 from bubble_abm import BubbleModel
 from bubble_abm import fit as fitting
 from bubble_abm.batch import make_executor
-from bubble_abm.calibration import (
-    count_in_range,
-    model_statistics,
-    run_seeds,
-    summarize_statistics,
-)
+from bubble_abm.calibration import count_in_range
 from bubble_abm.chains import summarize_chain
 from bubble_abm.scenarios import load_scenario
 
@@ -78,14 +73,9 @@ class JointEvaluator(fitting._Evaluator):
         key = tuple(values[b.name] for b in self.bounds)
         if key in self.cache:
             return self.cache[key][0]
-        overrides = {**self.overrides, **values}
-        params = load_scenario(self.scenario, overrides)
-        runs = run_seeds(self.scenario, self.seeds, overrides, self.quarters,
-                         executor=self.executor)
-        report = summarize_statistics(
-            model_statistics([r.table for r in runs], params, targets=self.frame,
-                             seeds=[r.seed for r in runs]), self.frame)
+        report = self.calibration_report(values)
         calibration = fitting.objective(report, self.include)
+        overrides = {**self.overrides, **values}
         jobs = [(self.order_scenario, overrides, seed) for seed in self.order_seeds]
         share = float(np.mean([ok for _, ok in self.executor.imap_unordered(
             busts_in_design_order, jobs)]))
