@@ -78,10 +78,11 @@ class Params(BaseModel):
         2.5, 0.1, 50.0, "logit per log of reducible loss", "value mapping (DESIGN §11.7)"
     )
     rd_compute_multiplier: float = param(
-        5.889, 1.0, 20.0, "R&D compute / final run",
-        "fitted to the 2023-26 targets by bubble-abm fit within 2-6 after the launch-rent fix "
-        "(README 'Calibration'); was 4.795 (fitted before the fix), first 3: Epoch AI: final "
-        "runs ~1/3 of lab compute",
+        9.743, 1.0, 20.0, "R&D compute / final run",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 3-10 (README 'Calibration'); was 5.889: Epoch AI (2025): of OpenAI's ~$5B R&D "
+        "compute in 2024 ~$0.5B (~10%) went to final training runs; MiniMax and Z.ai filings: "
+        "under 30%",
     )
     algorithmic_doubling_years: float = param(
         0.7, 0.2, 10.0, "years", "Ho et al. 2024: compute per performance halves ~8 months"
@@ -141,19 +142,21 @@ class Params(BaseModel):
         2.07, 0.5, 10.0, "years", "Hobbhahn & Besiroglu 2022 (Epoch): ML GPUs 2.07 years"
     )
     initial_chip_capacity_h100e_per_quarter: float = param(
-        648900.0, 1e3, 1e8, "H100e per quarter",
-        "fitted to the 2023-26 targets by bubble-abm fit within 4e5-6.5e5 (README "
-        "'Calibration'); was 450000: NVIDIA DC revenue 2023 ~$47B at ~$30k",
+        642000.0, 1e3, 1e8, "H100e per quarter",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 4e5-6.5e5 (README 'Calibration'); was 648900: NVIDIA DC revenue $14.5-18.4B a "
+        "quarter in 2023H2 at ~$30k",
     )
     chip_capacity_lead_quarters: int = param(
-        3, 1, 16, "quarters",
-        "fitted to the 2023-26 targets by bubble-abm fit within 1-4 (README 'Calibration'); was"
-        " 4: foundry/CoWoS lead time",
+        2, 1, 16, "quarters",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 1-4 (README 'Calibration'); was 3: foundry/CoWoS lead time of 2-4 quarters",
     )
     chip_capacity_max_growth_per_quarter: float = param(
-        0.2765, 0.0, 2.0, "fraction",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0.1-0.5 (README 'Calibration');"
-        " was 0.25: CoWoS capacity roughly doubled yearly 2023-25 (TSMC)",
+        0.1799, 0.0, 2.0, "fraction",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0.1-0.5 (README 'Calibration'); was 0.2765: CoWoS capacity roughly doubled yearly "
+        "2023-25 (TSMC)",
     )
     leader_market_share: float = param(
         0.8945, 0.1, 1.0, "fraction",
@@ -173,10 +176,10 @@ class Params(BaseModel):
         5.5, 1.0, 10.0, "years", "filings: Microsoft/Alphabet 6, Meta 5.5, Amazon 5-6"
     )
     rent_capital_charge_per_year: float = param(
-        0.6044, 0.05, 2.0, "$ per $ of GPU per year",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0.3-0.65 after the launch-rent "
-        "fix (README 'Calibration'); was 0.4781 (fitted before the fix), first 0.45: payback "
-        "~2 years at normal utilization",
+        0.4477, 0.05, 2.0, "$ per $ of GPU per year",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0.3-0.9 (README 'Calibration'); was 0.6044: depreciation plus return on a GPU's "
+        "price per year; payback ~2-3 years at normal utilization",
     )
     rent_opex_usd_per_hour: float = param(
         0.35, 0.0, 5.0, "$ per H100e-hour", "power and operations ~0.7 kW at ~$0.1/kWh x PUE"
@@ -186,10 +189,10 @@ class Params(BaseModel):
     )
     target_utilization: float = param(0.8, 0.3, 0.99, "fraction", "normal cloud utilization")
     rent_utilization_sensitivity: float = param(
-        2.0, 0.0, 30.0, "log-price per unit utilization",
-        "fitted to the 2023-26 targets by bubble-abm fit within 2-8 after the launch-rent fix, "
-        "at the lower bound (README 'Calibration'); was 3.654 (fitted before the fix), first 4: "
-        "rents cyclical (Epoch price data)",
+        3.126, 0.0, 30.0, "log-price per unit utilization",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 2-8 (README 'Calibration'); was 2.0: rents cyclical with utilization (Epoch AI "
+        "price data)",
     )
     rent_adjustment_speed: float = param(
         0.6, 0.05, 1.0, "fraction per quarter",
@@ -197,31 +200,39 @@ class Params(BaseModel):
         "came (E. Cheah, '$2 H100s', Oct 2024; Epoch AI price data)"
     )
     older_generation_rent_discount: float = param(
-        1.0, 0.1, 1.5, "rent multiple per generation behind",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0.6-1 after the launch-rent fix, "
-        "at the upper bound (README 'Calibration'); was 0.9951 (fitted before the fix), first "
-        "0.8: DESIGN §11 item 4",
+        1.242, 0.1, 1.5, "rent multiple per generation behind",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0.8-1.25, near the upper bound (README 'Calibration'); was 1.0: per H100e-hour a "
+        "generation behind rents ~1.03-1.14x the newest on 2026 rate cards (RunPod, GMI Cloud: a "
+        "B200 hour 2.0-2.2x an H100 hour for ~2.3x the dense FP8 FLOPs) and sells at ~1.5x per "
+        "H100e (Epoch: H100 ~$23k in 2025, B200 at ~$30-40k for 2.3 H100e, press) (DESIGN §11 "
+        "item 4)",
     )
     initial_rental_price_usd_per_hour: float = param(
         4.4, 0.5, 20.0, "$ per H100e-hour", "Epoch AI: H100 $4.0-4.8 at smaller clouds, 2023"
     )
     initial_fleet_h100e: float = param(
-        594100.0, 1e3, 1e9, "H100e",
-        "fitted to the 2023-26 targets by bubble-abm fit within 3e5-1.5e6 (README "
-        "'Calibration'); was 500000: A100/H100 base installed before 2023 (our estimate)",
+        603400.0, 1e3, 1e9, "H100e",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 3e5-1.5e6 (README 'Calibration'); was 594100: A100/H100 base installed before "
+        "2023 (our estimate)",
     )
     initial_utilization: float = param(0.9, 0.1, 1.0, "fraction", "2023 GPU shortage")
     initial_expected_growth_per_quarter: float = param(
-        0.08, 0.0, 0.3, "per quarter",
-        "growth of their demand that GPU owners expect at the start of 2023, after ChatGPT's "
-        "launch (Nov 2022); NVIDIA's data-centre revenue grew ~4x over 2023 ($4.3B to $18.4B a "
-        "quarter, 10-Q filings) (our estimate; chipmakers start from their orders, growth 0)",
+        0.1519, 0.0, 0.3, "per quarter",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0-0.2 (README 'Calibration'); new (GPU owners had 0.08, chipmakers 0): growth of "
+        "demand (owners) and of orders (chipmakers) expected at the start of 2023, after "
+        "ChatGPT's launch (Nov 2022); NVIDIA's data-centre revenue grew ~4x over 2023 ($4.3B to "
+        "$18.4B a quarter, 10-Q filings)",
     )
     big_four_fleet_share: float = param(
-        0.75, 0.1, 0.9, "fraction",
-        "share of the opening GPU fleet, and so of rented demand, held by the big four; the "
-        "levered cloud holds 0.05 and the other owners the rest (our estimate; DESIGN §11 item "
-        "10: hyperscalers bought roughly half of the leading chipmaker's data-centre revenue)",
+        0.7074, 0.1, 0.9, "fraction",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0.45-0.75 (README 'Calibration'); new (was fixed at 0.75): the big four's share "
+        "of the opening fleet and of rented demand; the levered cloud holds 0.05, the other "
+        "owners the rest (DESIGN §11 item 10: hyperscalers bought roughly half of the leading "
+        "chipmaker's data-centre revenue)",
     )
 
     # --- hyperscalers ----------------------------------------------------------------------
@@ -232,9 +243,9 @@ class Params(BaseModel):
         0.1, -0.5, 1.0, "fraction per year", "cloud and ads growth ~10% (filings)"
     )
     non_ai_capex_usd_b_per_quarter: float = param(
-        27.5, 0.0, 500.0, "$B per quarter",
-        "fitted to the 2023-26 targets within 15-40 (bubble-abm fit gave 28.57, then a 20-seed "
-        "profile; README 'Calibration'); was 19: big-four non-AI capex ~$110B in 2023",
+        26.07, 0.0, 500.0, "$B per quarter",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 15-40 (README 'Calibration'); was 27.5: big-four non-AI capex ~$110B in 2023",
     )
     datacenter_cost_per_gpu_dollar: float = param(
         0.6, 0.0, 3.0, "$ per $ of GPU", "buildings, power, networking ~40% of AI capex"
@@ -246,14 +257,16 @@ class Params(BaseModel):
         "was 6: capacity planned for demand this far ahead (lead times)",
     )
     demand_expectation_weight: float = param(
-        0.5387, 0.01, 1.0, "weight",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0.1-0.6 (README 'Calibration');"
-        " was 0.35: adaptive expectations of demand growth (our estimate)",
+        0.5865, 0.01, 1.0, "weight",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0.1-0.6 (README 'Calibration'); was 0.5387: adaptive expectations of demand "
+        "growth (our estimate)",
     )
     order_adjustment_speed: float = param(
-        0.1786, 0.05, 1.0, "fraction per quarter",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0.1-0.6 (README 'Calibration');"
-        " was 0.35: orders move partway to target (DESIGN §11.18)",
+        0.178, 0.05, 1.0, "fraction per quarter",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0.1-0.6 (README 'Calibration'); was 0.1786: orders move partway to target (DESIGN "
+        "§11.18)",
     )
     peer_capex_weight: float = param(
         0.07549, 0.0, 1.0, "weight",
@@ -261,17 +274,18 @@ class Params(BaseModel):
         "was 0.3: fear of falling behind peers' capex (DESIGN §4)",
     )
     sentiment_capex_weight: float = param(
-        0.161, 0.0, 3.0, "growth per unit sentiment",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0-1.5 (README 'Calibration'); "
-        "was 0.5: expectations channel (DESIGN §11 item 9)",
+        0.4903, 0.0, 3.0, "growth per unit sentiment",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 0-1.5 (README 'Calibration'); was 0.161: expectations channel (DESIGN §11 item 9)",
     )
     replacement_floor_share: float = param(
         0.5, 0.0, 1.5, "share of depreciation", "maintenance capex floor (DESIGN §11 item 3)"
     )
     initial_inhouse_demand_h100e: float = param(
-        598100.0, 0.0, 1e9, "H100e busy",
-        "fitted to the 2023-26 targets by bubble-abm fit within 1e5-6e5 (README 'Calibration');"
-        " was 300000: big four's own AI products and recommenders (§11.8)",
+        576800.0, 0.0, 1e9, "H100e busy",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 1e5-6e5 (README 'Calibration'); was 598100: big four's own AI products and "
+        "recommenders (§11.8)",
     )
     inhouse_revenue_per_rent_dollar: float = param(
         0.8, 0.0, 5.0, "$ revenue per $ of compute", "own AI products earn cash (DESIGN §11.17)"
@@ -280,9 +294,10 @@ class Params(BaseModel):
         3.5, 0.0, 20.0, "debt / annual cash flow", "Oracle-like levered cloud (press)"
     )
     other_owner_equity_usd_b: float = param(
-        285.6, 0.0, 1000.0, "$B each",
-        "fitted to the 2023-26 targets by bubble-abm fit within 5-400 (README 'Calibration'); "
-        "was 15: neocloud/sovereign buyers' initial funds (our estimate)",
+        341.0, 0.0, 1000.0, "$B each",
+        "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
+        "within 5-400 (README 'Calibration'); was 285.6: neocloud/sovereign buyers' initial funds "
+        "(our estimate)",
     )
     max_debt_to_cash_flow: float = param(
         4.0, 0.5, 20.0, "debt / annual cash flow", "leverage ceiling of levered clouds, neoclouds"

@@ -483,10 +483,10 @@ def test_calibrate_bad_arguments(argv, needles, tmp_path, capsys):
 
 # --- the shipped baseline stays calibrated ------------------------------------------------------
 DRIFT_MIN_SHARE = 0.8  # issue 4: fail when the in-range share falls below 80%
-# Measured with these tests' runs (seeds 1-4, reduced populations); `bubble-abm calibrate
-# --seeds 20` (full populations) gives 15/19 too (README "Calibration": after the launch-rent
-# fix and refit; below issue 4's 80% bar: test_baseline_stays_calibrated is an expected failure).
-MEASURED_IN_RANGE = {"baseline": 15}
+# Measured with these tests' runs (seeds 1-4, 40 apps and 40 investors): 16/19 (the largest lab's
+# 2024 revenue is noisy on four seeds); `bubble-abm calibrate --seeds 20` (full populations)
+# gives 17/19 (README "Calibration": the joint refit of 2026-12-02).
+MEASURED_IN_RANGE = {"baseline": 16}
 
 
 @pytest.fixture(scope="module")
@@ -496,10 +496,6 @@ def shipped_reports() -> dict[str, pd.DataFrame]:
             for name in MEASURED_IN_RANGE}
 
 
-@pytest.mark.xfail(reason="15 of 19 targets in range (79%) after the launch-rent fix and refit, "
-                          "just below issue 4's 80% bar; misses: NVIDIA revenue 2024, H100 price "
-                          "and rent 2025, frontier run cost 2025 (README 'Calibration')",
-                   strict=True)
 def test_baseline_stays_calibrated(shipped_reports):
     """The shipped baseline against the shipped targets: at least 80% of the medians in range."""
     report = shipped_reports["baseline"]

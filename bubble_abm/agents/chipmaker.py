@@ -41,7 +41,7 @@ class Chipmaker(Agent):
         self.markup = p.chip_markup
         self.generation = model.roadmap_generation
         self.expected_orders_h100e = capacity_h100e
-        self.expected_order_growth_per_quarter = 0.0
+        self.expected_order_growth_per_quarter = p.initial_expected_growth_per_quarter
         self.previous_net_orders_h100e = 0.0
         self.orders_h100e = 0.0
         self.cancelled_h100e = 0.0
