@@ -130,10 +130,8 @@ class GpuFleet:
         self._pending.append((units_h100e, generation, cost_usd_b, book, 0.0, age_quarters))
 
     def _append_pending(self) -> None:
-        for name, values in zip(VINTAGE_FIELDS, zip(*self._pending, strict=True), strict=True):
-            current = getattr(self, "_" + name)
-            setattr(self, "_" + name, np.concatenate((current, values)))
-        self._pending.clear()
+        """Append the queued deliveries to the arrays: :func:`_settle_fleets` of this fleet."""
+        _settle_fleets([self])
 
     units_h100e = _vintage_field("units_h100e")
     generation = _vintage_field("generation")
