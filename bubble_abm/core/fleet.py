@@ -89,13 +89,11 @@ def _vintage_field(name: str) -> property:
     private = "_" + name
 
     def get(fleet: GpuFleet) -> np.ndarray:
-        if fleet._pending:
-            fleet._append_pending()
+        fleet._settle()
         return fleet.__dict__[private]
 
     def set_(fleet: GpuFleet, values: np.ndarray) -> None:
-        if fleet._pending:
-            fleet._append_pending()
+        fleet._settle()
         fleet.__dict__[private] = values
 
     return property(get, set_)
@@ -129,10 +127,6 @@ class GpuFleet:
         book = cost_usd_b if book_usd_b is None else book_usd_b
         self._pending.append((units_h100e, generation, cost_usd_b, book, 0.0, age_quarters))
 
-    def _append_pending(self) -> None:
-        """Append the queued deliveries to the arrays: :func:`_settle_fleets` of this fleet."""
-        _settle_fleets([self])
-
     units_h100e = _vintage_field("units_h100e")
     generation = _vintage_field("generation")
     cost_usd_b = _vintage_field("cost_usd_b")
@@ -141,9 +135,10 @@ class GpuFleet:
     age_quarters = _vintage_field("age_quarters")
 
     def _settle(self) -> None:
-        """Append queued deliveries; the methods below then use the arrays directly."""
+        """Append queued deliveries (:func:`_settle_fleets` of this fleet); the methods below
+        then use the arrays directly."""
         if self._pending:
-            self._append_pending()
+            _settle_fleets([self])
 
     def _total(self, name: str) -> float:
         """Sum of one vintage field, computed once per version of its array."""
