@@ -27,15 +27,18 @@ nvidia_datacenter_revenue ($B/yr)     ``leader_market_share`` x ``chip_revenue_u
                                       is 2/3 Q1 + Q2 + Q3 + Q4 of year Y + 1/3 Q1 of year Y+1.
                                       (The calendar year alone covers 11 of the 12 months;
                                       Q2..Q1 of the next year only 10.)
-h100_purchase_price ($/unit)          average over the period's quarters of the H100 *unit*
-                                      price: generation 0's unit cost (``gpu_unit_cost_usd``) x
-                                      (1 + the leading chipmaker's current markup). Not
-                                      ``gpu_price_usd``: that is the price per H100e of the
-                                      newest generation, which falls by the price-performance
-                                      gain once a new generation ships (2024Q4). From a plain
-                                      model table without ``h100_unit_price_usd``,
-                                      ``gpu_price_usd`` is used for quarters in which generation 0
-                                      is still the newest, and later periods are not comparable.
+h100_purchase_price ($/unit)          average over the period's quarters of the H100's market
+                                      value (``h100_market_price_usd``): the leading
+                                      chipmaker's price per H100e of the newest generation x
+                                      the H100's expected rent over the newest generation's
+                                      (``markets.gpu_market.generation_unit_value_usd``; equal
+                                      to ``gpu_price_usd`` while the H100 is the newest).
+                                      Not ``gpu_price_usd`` alone: that falls by the
+                                      price-performance gain once a new generation ships
+                                      (2024Q4). From a plain model table without
+                                      ``h100_market_price_usd``, ``gpu_price_usd`` is used for
+                                      quarters in which generation 0 is still the newest, and
+                                      later periods are not comparable.
 h100_rental_price ($/GPU-hour)        average of ``gpu_rental_price_usd_per_hour`` (the H100's
                                       posted rent) over the year's quarters; a quarter target
                                       (2025Q1) reads that quarter.
@@ -59,10 +62,11 @@ openai_revenue ($B/yr)                sum over the calendar year's quarters of t
                                       the closed lab with the highest revenue that quarter.
 ===================================== ==========================================================
 
-Three of these need a series the model table does not have yet (``h100_unit_price_usd``,
-``big_four_ai_capex_usd_b``, ``largest_closed_lab_revenue_usd_b``). :func:`run_model` steps a
-model quarter by quarter and reads them from the model object (:func:`quarter_extras`); a model
-table that carries a column of that name is used as it is.
+Four of these need a series the model table does not have (:data:`EXTRA_COLUMNS`:
+``h100_market_price_usd``, ``leader_chip_revenue_usd_b``, ``big_four_ai_capex_usd_b``,
+``largest_closed_lab_revenue_usd_b``). :func:`run_model` steps a model quarter by quarter and
+reads them from the model object (:func:`quarter_extras`); a model table that carries a column
+of that name is used as it is.
 
 Each run also accumulates the ledger's flows per calendar year (:func:`chain_flows`): who paid
 whom how much along the spend chain, with each flow's share of the payer's chain spending and
