@@ -137,7 +137,9 @@ class AppPopulation:
                 self.agents[index].remove()
             self.exits += int(broke.sum())
         revenue = self.revenue_usd_b[self.alive].sum()
-        margin = self.profit_usd_b[self.alive].sum() / revenue if revenue > 0 else 0.0
+        # Profit never exceeds revenue, so a margin over a vanishing revenue is 0 or a loss
+        # (both attract no entrants); dividing by a denormal revenue would overflow.
+        margin = self.profit_usd_b[self.alive].sum() / revenue if revenue > 1e-12 else 0.0
         expected = p.app_entry_rate * self.alive.sum() * max(margin, 0.0)
         count = int(model.rng.poisson(expected))
         if count > 0:

@@ -254,7 +254,10 @@ def wall_constrained_optimum(
     grid[-1] = x_hi
     d_grid = np.exp(grid)
     # effective_tokens(d_grid, s, extra_data_worth) for scale > 0, without its checks
-    d_eff_grid = np.where(d_grid <= s, d_grid, s - scale * np.expm1(-(d_grid - s) / scale))
+    # (the excess floored at 0: exp(log S) can round below S, and a tiny R*S would overflow
+    # expm1 in the branch np.where discards)
+    d_eff_grid = np.where(d_grid <= s, d_grid,
+                          s - scale * np.expm1(-np.maximum(d_grid - s, 0.0) / scale))
     loss_grid = c.E + c.A * np.exp(-c.alpha * (log_k - grid)) + c.B * d_eff_grid ** (-c.beta)
     i = int(np.argmin(loss_grid))
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
