@@ -72,7 +72,9 @@ def stranded_assets_by_vintage(model) -> pd.DataFrame:
     beyond normal slack), impairment to date, accounting life vs economic life.
 
     Economic life = age plus the quarters until the vintage's expected rent no longer covers
-    its running cost; a shorter economic than accounting life is the gap critics point to.
+    its running cost; a shorter economic than accounting life is the gap critics point to. A
+    rent that never falls that far (an older-generation rent multiple of 1 or more) gives the
+    formula's cap, 100 years past the age (``core.fleet.MAX_ECONOMIC_LIFE_QUARTERS``).
     """
     from bubble_abm.core.fleet import economic_life_quarters
 

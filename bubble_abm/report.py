@@ -498,6 +498,17 @@ def format_stranded_by_owner(model) -> str:
         lines.append(
             f"  {kind:<9} #{owner_id:<3} stranded ${row.stranded:,.1f}B "
             f"(impaired ${row.impaired:,.1f}B), idle {row.idle / 1e6:,.2f}M of "
-            f"{row.units / 1e6:,.2f}M H100e, economic life {life:.1f} y vs accounting "
+            f"{row.units / 1e6:,.2f}M H100e, economic life {_life_text(life)} vs accounting "
             f"{accounting:.1f} y")
     return "\n".join(lines)
+
+
+def _life_text(years: float) -> str:
+    """An economic life in years; one that reaches the formula's cap is not a number of years
+    but a rent that never falls to the running cost (e.g. an older-generation rent multiple
+    of 1 or more, README "What the model shows today")."""
+    from bubble_abm.core.fleet import MAX_ECONOMIC_LIFE_QUARTERS
+
+    if years >= MAX_ECONOMIC_LIFE_QUARTERS / 4.0:
+        return "unbounded (expected rent never falls to running cost)"
+    return f"{years:.1f} y"

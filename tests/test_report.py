@@ -240,3 +240,20 @@ def test_agent_table_mixed_object_column(tmp_path) -> None:
     back = pd.read_parquet(paths["agent_table.parquet"])
     assert list(back["note"][:2]) == ["a", "1.5"] and pd.isna(back["note"][2])
     assert list(back.columns) == ["Step", "note"]
+
+
+@pytest.mark.parametrize(("rent_multiple", "unbounded"), [(1.242, True), (0.5, False)])
+def test_stranded_summary_names_an_economic_life_that_never_ends(rent_multiple, unbounded):
+    # A rent that never falls to the running cost (a generation behind rents at least as much)
+    # has no economic life in years; the summary says so instead of printing the formula's cap.
+    from bubble_abm import BubbleModel, make_params
+    from bubble_abm.report import format_stranded_by_owner
+
+    model = BubbleModel(make_params({"n_app_companies": 20, "n_investors": 20,
+                                     "older_generation_rent_discount": rent_multiple}), rng=1)
+    model.run_for(12)
+    owner_lines = format_stranded_by_owner(model).splitlines()[1:]
+    assert owner_lines
+    for line in owner_lines:
+        assert ("economic life unbounded" in line) is unbounded
+        assert ("y vs accounting 5.5 y" in line) is not unbounded

@@ -18,6 +18,10 @@ _QUARTERS_AHEAD = np.arange(1, 41)[None, :]  # the ten years a vintage's value i
 _QUARTERS_AHEAD.flags.writeable = False
 
 
+#: Economic life of a vintage whose expected rent never falls to its running cost (100 years).
+MAX_ECONOMIC_LIFE_QUARTERS = 400.0
+
+
 def economic_life_quarters(
     rent_usd_per_hour: np.ndarray | float,
     opex_usd_per_hour: np.ndarray | float,
@@ -27,15 +31,17 @@ def economic_life_quarters(
     """Quarters until a vintage's expected rent falls to its operating cost.
 
     rent(k) = rent × discount^(k / cadence) (a new generation every ``cadence`` quarters);
-    solve rent(k) = opex. Zero when the rent is already below the cost of running.
+    solve rent(k) = opex. Zero when the rent is already below the cost of running;
+    :data:`MAX_ECONOMIC_LIFE_QUARTERS` when it never falls (a discount of 1 or more).
     """
     rent = np.maximum(np.asarray(rent_usd_per_hour, dtype=float), 1e-12)
     opex = np.asarray(opex_usd_per_hour, dtype=float)
     if rent_discount_per_generation >= 1.0:
-        return np.where(rent > opex, 400.0, 0.0)
+        return np.where(rent > opex, MAX_ECONOMIC_LIFE_QUARTERS, 0.0)
     ratio = np.maximum(opex, 1e-9) / rent
     quarters = generation_cadence_quarters * np.log(ratio) / math.log(rent_discount_per_generation)
-    return np.minimum(np.maximum(quarters, 0.0), 400.0)  # np.clip's result, less overhead
+    # np.clip's result, less overhead
+    return np.minimum(np.maximum(quarters, 0.0), MAX_ECONOMIC_LIFE_QUARTERS)
 
 
 def value_in_use_per_unit_usd(
