@@ -24,8 +24,9 @@ from bubble_abm.batch.plan import BatchError
 def _init_worker() -> None:
     """Worker initializer: Ctrl-C is the parent's to handle (it stops the workers); the
     modules a run needs are imported and their objects frozen out of the cyclic garbage
-    collector (``gc.freeze``), so its collections during runs scan the runs' objects only:
-    measured on 40 baseline runs, collecting took 2.1% of the CPU time before, 0.8% after."""
+    collector (``gc.freeze``), so its collections during runs scan the runs' objects only. On
+    40 baseline runs in one process with these modules imported, collections took 2.1% of the
+    CPU time without the freeze and 0.8% with it (gc.callbacks timing; results unchanged)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import bubble_abm.batch.run  # noqa: F401 - imported here to be frozen
     import bubble_abm.chains  # noqa: F401
