@@ -153,6 +153,9 @@ class BubbleModel(Model):
                                                 run_compute_flop=run_flop, partner_id=partners,
                                                 size=sizes))
         self.n_labs = n_labs
+        for i, lab in enumerate(self.labs):  # how far into its first run each lab is
+            lab.run_quarters_done = (i * p.training_start_stagger_quarters
+                                     % p.training_run_quarters)
         self.apps = AppPopulation(self, p.n_app_companies)
         self.investors = InvestorPopulation(self, p.n_investors, p.investor_wealth_usd_b)
         self.agent_by_id = {a.unique_id: a for a in self.chipmakers + self.gpu_owners + self.labs}

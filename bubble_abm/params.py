@@ -100,6 +100,14 @@ class Params(BaseModel):
         0.4, 0.05, 1.0, "fraction", "typical large-run MFU 35-45% (Epoch AI)"
     )
     training_run_quarters: int = param(2, 1, 8, "quarters", "frontier runs take ~3-6 months")
+    training_start_stagger_quarters: int = param(
+        0, 0, 7, "quarters",
+        "initial condition: lab i starts 2023Q1 (i x this) mod training_run_quarters quarters "
+        "into its first run (which then gets only its remaining quarters of compute); 0 = "
+        "every lab starts a run together, so their training demand moves in step (the "
+        "calibrated baseline); 1 staggers them (README 'Calibration', 'Refits that keep the "
+        "chains', item 5)",
+    )
     training_scaleup_per_year: float = param(
         4.5, 1.0, 20.0, "x per year", "Epoch AI: frontier training compute 4-5x per year"
     )

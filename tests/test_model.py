@@ -123,3 +123,22 @@ def test_big_four_fleet_share_sets_the_opening_fleet_split():
         total = sum(installed.values())
         assert installed["big_four"] / total == pytest.approx(share)
         assert installed["levered"] / total == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("stagger", [0, 1])
+def test_labs_finish_their_runs_together_unless_staggered(stagger):
+    # The baseline's labs all start a run in 2023Q1 (their training demand moves in step);
+    # training_start_stagger_quarters=1 puts every other lab one quarter into its first run.
+    model = BubbleModel(n_app_companies=20, n_investors=20,
+                        training_start_stagger_quarters=stagger, rng=3)
+    finished = {lab.unique_id: [] for lab in model.labs}
+    for _ in range(4):
+        model.step()
+        for lab in model.labs:
+            if lab.run_quarters_done == 0:
+                finished[lab.unique_id].append(model.quarter_label)
+    patterns = {tuple(quarters) for quarters in finished.values()}
+    if stagger == 0:
+        assert patterns == {("2023Q2", "2023Q4")}
+    else:
+        assert patterns == {("2023Q2", "2023Q4"), ("2023Q1", "2023Q3")}
