@@ -85,3 +85,23 @@ def test_batch_benchmark_small_mode_prints_its_figures():
                     r"parallel_efficiency=\d+\.\d+", r"peak_rss_tree_mib=\d+",
                     r"peak_rss_parent_mib=\d+", r"load average"):
         assert re.search(pattern, out), f"{pattern!r} not in:\n{out}"
+
+
+def test_training_synchrony_script_compares_labs_in_step_and_staggered(tmp_path, capsys):
+    out = tmp_path / "sync"
+    script("training_synchrony").main(["--seeds", "2", "--quarters", "8", *SMALL,
+                                       "--out", str(out)])
+    table = pd.read_csv(out / "training_synchrony.csv")
+    assert table["training_start_stagger_quarters"].tolist() == [0, 1]
+    assert (table["runs"] == 2).all()
+    assert (table["busts_in_design_order"] <= table["busts"]).all()
+    assert (out / "training_synchrony.png").stat().st_size > 0
+    assert "training_synchrony.csv" in capsys.readouterr().out
+
+
+def test_training_synchrony_script_rejects_a_batch_without_the_sweep(bust_out, tmp_path):
+    from bubble_abm.batch import BatchError
+
+    with pytest.raises(BatchError, match="does not sweep `training_start_stagger_quarters`"):
+        script("training_synchrony").main(["--batch", str(bust_out / "batch"),
+                                           "--out", str(tmp_path)])
