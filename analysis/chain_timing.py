@@ -24,16 +24,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bubble_abm.batch import BatchError, load_batch  # noqa: E402
-from bubble_abm.cli import add_batch_source_arguments, batch_from_arguments  # noqa: E402
+from bubble_abm.batch import load_batch  # noqa: E402
+from bubble_abm.cli import (  # noqa: E402
+    add_batch_source_arguments,
+    batch_from_arguments,
+    run_analysis_script,
+)
 from bubble_abm.outcomes import (  # noqa: E402
     chain_link_onsets,
     first_links,
     lead_lag,
     link_onsets,
 )
-from bubble_abm.params import ParameterError  # noqa: E402
-from bubble_abm.scenarios import ScenarioError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,7 +94,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (BatchError, ParameterError, ScenarioError) as error:  # bad input: one line, exit 1
-        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
+    run_analysis_script(main, __file__)  # bad input: one line, exit 1

@@ -25,10 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bubble_abm.batch import BatchError, load_batch, make_plan, run_batch  # noqa: E402
-from bubble_abm.cli import add_batch_source_arguments  # noqa: E402
+from bubble_abm.cli import add_batch_source_arguments, run_analysis_script  # noqa: E402
 from bubble_abm.outcomes import bust_probability, fan_chart  # noqa: E402
-from bubble_abm.params import ParameterError  # noqa: E402
-from bubble_abm.scenarios import ScenarioError  # noqa: E402
 
 STAGGER = "training_start_stagger_quarters"
 LABELS = {0: "in step (baseline)", 1: "staggered"}
@@ -92,7 +90,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (BatchError, ParameterError, ScenarioError) as error:  # bad input: one line, exit 1
-        raise SystemExit(f"{Path(__file__).name}: error: {error}") from None
+    run_analysis_script(main, __file__)  # bad input: one line, exit 1

@@ -186,6 +186,17 @@ def batch_from_arguments(args: argparse.Namespace) -> Path:
                         processes=args.processes)
 
 
+def run_analysis_script(main: Callable[[], None], script: str) -> None:
+    """Run an analysis script's ``main``; bad input (a batch, parameter or scenario error)
+    ends it with one line naming ``script`` and exit status 1, not a traceback."""
+    from bubble_abm.batch import BatchError
+
+    try:
+        main()
+    except (BatchError, ParameterError, ScenarioError) as error:
+        raise SystemExit(f"{Path(script).name}: error: {error}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,

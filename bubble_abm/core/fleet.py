@@ -95,11 +95,13 @@ def _vintage_field(name: str) -> property:
     private = "_" + name
 
     def get(fleet: GpuFleet) -> np.ndarray:
-        fleet._settle()
+        if fleet._pending:  # checked here: most reads find nothing queued (no call then)
+            fleet._settle()
         return fleet.__dict__[private]
 
     def set_(fleet: GpuFleet, values: np.ndarray) -> None:
-        fleet._settle()
+        if fleet._pending:
+            fleet._settle()
         fleet.__dict__[private] = values
 
     return property(get, set_)
