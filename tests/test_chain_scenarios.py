@@ -5,9 +5,9 @@ and every scenario contrast is paired (the same seed in the baseline and in the 
 the runs are identical until the shock). Reduced populations (40 apps, 40 investors) give the
 same verdict rates as the default 120/120 here (checked with analysis/scenario_overview.py), but
 not always the same order of the collapse links (on the uncalibrated defaults 12 of 20 data-wall
-busts in design order against 17; on the joint refit's defaults 16 and 16; on the markup refit's defaults
-of 2026-12-02, 10 and 16), so the order test
-runs data_wall at the default populations. Runs are cached per module; a shock
+busts in design order against 17; on the joint refit's defaults 16 and 16; on the markup
+refit's defaults of 2026-12-02, 10 and 16), so the order test runs data_wall at the default
+populations. Runs are cached per module; a shock
 scenario runs only as many quarters as its test reads.
 """
 
