@@ -744,7 +744,7 @@ def _run_seed(job: tuple[str, dict[str, Any], int, int]) -> SeedRun:
 
     scenario, overrides, seed, n_quarters = job
     params = load_scenario(scenario, overrides)
-    table, flows = run_model(BubbleModel(params, rng=seed), n_quarters)
+    table, flows = run_model(BubbleModel(params, rng=seed, record_agents=False), n_quarters)
     return SeedRun(seed, table, flows)
 
 

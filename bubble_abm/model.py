@@ -58,8 +58,14 @@ LEVERED_FLEET_SHARE = 0.05  # the levered cloud's share of the opening fleet (ou
 class BubbleModel(Model):
     """The AI investment bubble: chipmakers, GPU owners, labs, apps and investors."""
 
-    def __init__(self, params: Params | None = None, *, rng: Any = None, **overrides: Any):
+    def __init__(self, params: Params | None = None, *, rng: Any = None,
+                 record_agents: bool = True, **overrides: Any):
+        """``params`` (default: :func:`make_params`) with any ``overrides`` applied; ``rng`` the
+        seed. ``record_agents=False`` skips the per-quarter agent rows behind
+        :meth:`agent_table` (a batch or a calibration run reads only the model table); the run
+        itself is the same either way."""
         super().__init__(rng=rng)
+        self.record_agents = bool(record_agents)
         base = params if params is not None else make_params()
         self.params = base.with_overrides(**overrides) if overrides else base
         p = self.params
@@ -587,7 +593,10 @@ class BubbleModel(Model):
     def _collect(self) -> None:
         self.observation = observe_model(self)
         self.datacollector.collect(self)
-        self._agent_tables.append(agent_rows(self))
+        if self.record_agents:
+            self._agent_tables.append(agent_rows(self))  # checks every agent's cash is finite
+        elif not np.isfinite(self.ledger.balances_usd_b).all():
+            raise FloatingPointError("non-finite cash in the ledger")
 
     @property
     def quarter_label(self) -> str:
@@ -595,6 +604,8 @@ class BubbleModel(Model):
 
     def agent_table(self):
         """Per-agent, per-quarter table (pandas): type, cash, debt, value, main decision."""
+        if not self.record_agents:
+            raise RuntimeError("no agent table: this model was built with record_agents=False")
         return agent_table_frame(self._agent_tables)
 
     def model_table(self):

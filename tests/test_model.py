@@ -8,6 +8,7 @@ from mesa import Model
 
 from bubble_abm import BubbleModel
 from bubble_abm.agents import AppCompany, Chipmaker, Hyperscaler, Investor, ModelLab
+from bubble_abm.core.ledger import LedgerError
 
 REQUIRED_COLUMNS = [
     "quarter", "hyperscaler_capex_usd_b", "ai_capex_usd_b", "gpu_orders_h100e",
@@ -142,3 +143,27 @@ def test_labs_finish_their_runs_together_unless_staggered(stagger):
         assert patterns == {("2023Q2", "2023Q4")}
     else:
         assert patterns == {("2023Q2", "2023Q4"), ("2023Q1", "2023Q3")}
+
+
+def test_a_run_without_agent_rows_is_the_same_run(baseline_runs):
+    """record_agents=False (batches, calibration) skips only the agent table's rows."""
+    model = BubbleModel(rng=0, n_app_companies=40, n_investors=40, record_agents=False)
+    model.run_for(16)
+    recorded = baseline_runs[0].model_table()
+    assert recorded.equals(model.model_table())
+    assert len(baseline_runs[0].agent_table()) > 0
+    with pytest.raises(RuntimeError, match="record_agents=False"):
+        model.agent_table()
+
+
+@pytest.mark.parametrize("record_agents", [True, False])
+def test_non_finite_cash_stops_the_run_with_or_without_agent_rows(record_agents):
+    """The quarter's observation checks cash either way (the agent rows check each agent's,
+    without them the whole ledger is checked); a payment out of NaN cash fails before that."""
+    model = BubbleModel(rng=0, n_app_companies=40, n_investors=40, record_agents=record_agents)
+    model.run_for(2)
+    model.ledger.balances_usd_b[model.labs[0].account] = np.nan
+    with pytest.raises(FloatingPointError, match="non-finite cash"):
+        model._collect()
+    with pytest.raises((FloatingPointError, LedgerError)):
+        model.run_for(1)

@@ -204,11 +204,12 @@ def _run_events(events: pd.DataFrame, row: dict[str, Any]) -> pd.DataFrame:
 
 
 def run_one(job: RunJob) -> RunResult:
-    """Run one job: ``BubbleModel(params, rng=seed)`` for ``n_quarters``, then its tables."""
+    """Run one job: ``BubbleModel(params, rng=seed)`` for ``n_quarters``, then its tables (no
+    agent table: a batch stores the model table, the summary and the events)."""
     from bubble_abm.model import BubbleModel
 
     params = make_params(job.values)
-    model = BubbleModel(params, rng=job.seed)
+    model = BubbleModel(params, rng=job.seed, record_agents=False)
     simulate(model, params.n_quarters)
     return summarize_run(job, model.model_table())
 
