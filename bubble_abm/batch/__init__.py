@@ -32,8 +32,8 @@ Plan (what to run)
     command-line forms.
 
 One run
-    :func:`run_one` ``(job) -> RunResult``: builds ``BubbleModel(params, rng=job.seed)``, runs
-    ``n_quarters`` and returns ``RunResult(row, quarters, events)`` (the three tables below for
+    :func:`run_one` ``(job) -> RunResult``: builds ``BubbleModel(params, rng=job.seed,
+    record_agents=False)`` (no agent table), runs ``n_quarters`` and returns ``RunResult(row, quarters, events)`` (the three tables below for
     one run). :func:`summarize_run` ``(job, model_table)`` does the same from a finished model
     table (for custom run functions).
 

@@ -1,7 +1,7 @@
 """One run of a batch: the model, its run summary and chain, as three tables.
 
-:func:`run_one` builds ``BubbleModel(params, rng=seed)``, runs it and returns a
-:class:`RunResult`: the runs-table row, the quarters table and the events table (columns in
+:func:`run_one` builds ``BubbleModel(params, rng=seed, record_agents=False)``, runs it and returns
+a :class:`RunResult`: the runs-table row, the quarters table and the events table (columns in
 :mod:`bubble_abm.batch`). The column schemas live here.
 """
 
@@ -204,8 +204,9 @@ def _run_events(events: pd.DataFrame, row: dict[str, Any]) -> pd.DataFrame:
 
 
 def run_one(job: RunJob) -> RunResult:
-    """Run one job: ``BubbleModel(params, rng=seed)`` for ``n_quarters``, then its tables (no
-    agent table: a batch stores the model table, the summary and the events)."""
+    """Run one job: ``BubbleModel(params, rng=seed, record_agents=False)`` for ``n_quarters``,
+    then its tables (a batch stores the model table, the summary and the events, no agent
+    table)."""
     from bubble_abm.model import BubbleModel
 
     params = make_params(job.values)
