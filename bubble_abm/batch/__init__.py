@@ -33,8 +33,9 @@ Plan (what to run)
 
 One run
     :func:`run_one` ``(job) -> RunResult``: builds ``BubbleModel(params, rng=job.seed,
-    record_agents=False)`` (no agent table), runs ``n_quarters`` and returns ``RunResult(row, quarters, events)`` (the three tables below for
-    one run). :func:`summarize_run` ``(job, model_table)`` does the same from a finished model
+    record_agents=False)`` (no agent table), runs ``n_quarters`` and returns
+    ``RunResult(row, quarters, events)`` (the three tables below for one run).
+    :func:`summarize_run` ``(job, model_table)`` does the same from a finished model
     table (for custom run functions).
 
 A batch
