@@ -10,11 +10,14 @@ alive after each quarter, summed over the run) and the cost per agent-step. It t
 "Mesa floor": a plain ``mesa.Model`` with the same number of agents of each type, whose
 ``step`` methods do nothing, activated every quarter with ``agents_by_type[T].shuffle_do("step")``
 and recorded by a DataCollector with as many (trivial) model reporters as the model table has
-columns. The last line, ``ratio_to_mesa_floor=X.X``, is the ratio of the two medians of wall
-time; ``cpu_ratio_to_mesa_floor`` is the same for the process's CPU time, which is steadier when
-other programs share the machine, and ``min_cpu_ratio_to_mesa_floor`` the ratio of the fastest
-runs (CPU time), the least disturbed by a busy machine. Nothing here asserts a timing; the
-numbers are for the notes.
+columns. A third row, ``batch_mode``, times the same run without the per-quarter agent rows
+(``record_agents=False``, as batches, ``calibrate`` and ``fit`` run it), with its own ratio;
+the two runs of the model are timed in alternation.
+The last line, ``ratio_to_mesa_floor=X.X``, is the ratio of the two medians of wall time for
+the default run; ``cpu_ratio_to_mesa_floor`` is the same for the process's CPU time, which is
+steadier when other programs share the machine, and ``min_cpu_ratio_to_mesa_floor`` the ratio
+of the fastest runs (CPU time), the least disturbed by a busy machine. Nothing here asserts a
+timing; the numbers are for the notes.
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ Timing = tuple[float, float, int]  # wall seconds, CPU seconds, agent-steps
 Summary = tuple[float, float, float, int]  # median wall, median CPU, minimum CPU, agent-steps
 
 
-def run_bubble(quarters: int) -> Timing:
-    """One run of the default scenario."""
+def run_bubble(quarters: int, record_agents: bool = True) -> Timing:
+    """One run of the default scenario (``record_agents=False``: as a batch runs it)."""
     params = make_params({"n_quarters": quarters})
     start, start_cpu = time.perf_counter(), time.process_time()
-    model = BubbleModel(params, rng=SEED)
+    model = BubbleModel(params, rng=SEED, record_agents=record_agents)
     agent_steps = 0
     for _ in range(quarters):
         model.step()
@@ -88,6 +91,20 @@ def median_time(run: Callable[[], Timing], repeats: int) -> Summary:
             min(r[1] for r in results), results[-1][2])
 
 
+def interleaved_median_times(run_a: Callable[[], Timing], run_b: Callable[[], Timing],
+                             repeats: int) -> tuple[Summary, Summary]:
+    """:func:`median_time` of two runs measured in alternation (a b, b a, a b, ...), so that a
+    drifting machine slows both alike."""
+    run_a(), run_b()  # warm-up
+    results: tuple[list[Timing], list[Timing]] = ([], [])
+    for i in range(repeats):
+        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+            results[which].append((run_a, run_b)[which]())
+    return tuple(  # type: ignore[return-value]
+        (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
+         min(r[1] for r in rs), rs[-1][2]) for rs in results)
+
+
 def default_shape() -> tuple[dict[str, int], int]:
     """Agents per type at the start of the default scenario; columns of its model table."""
     model = BubbleModel(make_params({"n_quarters": 1}), rng=SEED)
@@ -107,8 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     quarters, repeats = (5, 2) if args.small else (args.quarters, args.repeats)
 
     counts, n_columns = default_shape()
-    model_time, model_cpu, model_min, model_steps = median_time(
-        lambda: run_bubble(quarters), repeats)
+    (model_time, model_cpu, model_min, model_steps), (
+        batch_time, batch_cpu, batch_min, batch_steps) = interleaved_median_times(
+        lambda: run_bubble(quarters), lambda: run_bubble(quarters, record_agents=False), repeats)
     floor_class = floor_model_class(counts, n_columns)
     floor_time, floor_cpu, floor_min, floor_steps = median_time(
         lambda: run_floor(floor_class, quarters), repeats)
@@ -125,10 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for name, seconds, cpu, fastest, steps in (
         ("bubble_abm", model_time, model_cpu, model_min, model_steps),
+        ("batch_mode", batch_time, batch_cpu, batch_min, batch_steps),
         ("mesa_floor", floor_time, floor_cpu, floor_min, floor_steps),
     ):
         print(f"{name:<14}{seconds:>12.4f}{cpu:>14.4f}{fastest:>11.4f}{steps:>14d}"
               f"{seconds / steps * 1e6:>20.2f}")
+    print(f"batch_mode_ratio_to_mesa_floor={batch_time / floor_time:.1f}  "
+          "(no agent rows: how batch, calibrate and fit run the model)")
     print(f"min_cpu_ratio_to_mesa_floor={model_min / floor_min:.1f}")
     print(f"cpu_ratio_to_mesa_floor={model_cpu / floor_cpu:.1f}")
     print(f"ratio_to_mesa_floor={model_time / floor_time:.1f}")

@@ -21,6 +21,8 @@ def test_bench_model_small_prints_both_ratios_to_the_mesa_floor():
     out = _run("bench_model.py", "--small")
     assert re.search(r"^bubble_abm(\s+\d+\.\d+){3}\s+\d+", out, re.M)
     assert re.search(r"^mesa_floor(\s+\d+\.\d+){3}\s+\d+", out, re.M)
+    assert re.search(r"^batch_mode(\s+\d+\.\d+){3}\s+\d+", out, re.M)
+    assert re.search(r"^batch_mode_ratio_to_mesa_floor=\d+\.\d\s", out, re.M)
     assert re.search(r"^min_cpu_ratio_to_mesa_floor=\d+\.\d$", out, re.M)
     assert re.search(r"^cpu_ratio_to_mesa_floor=\d+\.\d$", out, re.M)
     assert re.search(r"^ratio_to_mesa_floor=\d+\.\d$", out, re.M)
