@@ -86,7 +86,11 @@ def median_time(run: Callable[[], Timing], repeats: int) -> Summary:
     """Median wall and CPU time and the fastest CPU time over ``repeats`` runs after one
     warm-up run; agent-steps of a run."""
     run()  # warm-up: imports, caches, first allocations
-    results = [run() for _ in range(repeats)]
+    return summarize_timings([run() for _ in range(repeats)])
+
+
+def summarize_timings(results: list[Timing]) -> Summary:
+    """Median wall and CPU time, fastest CPU time, agent-steps of the last run."""
     return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results),
             min(r[1] for r in results), results[-1][2])
 
@@ -100,9 +104,7 @@ def interleaved_median_times(run_a: Callable[[], Timing], run_b: Callable[[], Ti
     for i in range(repeats):
         for which in ((0, 1) if i % 2 == 0 else (1, 0)):
             results[which].append((run_a, run_b)[which]())
-    return tuple(  # type: ignore[return-value]
-        (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
-         min(r[1] for r in rs), rs[-1][2]) for rs in results)
+    return summarize_timings(results[0]), summarize_timings(results[1])
 
 
 def default_shape() -> tuple[dict[str, int], int]:

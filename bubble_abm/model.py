@@ -593,10 +593,10 @@ class BubbleModel(Model):
     def _collect(self) -> None:
         self.observation = observe_model(self)
         self.datacollector.collect(self)
-        if self.record_agents:
-            self._agent_tables.append(agent_rows(self))  # checks every agent's cash is finite
-        elif not np.isfinite(self.ledger.balances_usd_b).all():
+        if not np.isfinite(self.ledger.balances_usd_b).all():  # every agent's cash
             raise FloatingPointError("non-finite cash in the ledger")
+        if self.record_agents:
+            self._agent_tables.append(agent_rows(self))
 
     @property
     def quarter_label(self) -> str:

@@ -158,8 +158,8 @@ def test_a_run_without_agent_rows_is_the_same_run(baseline_runs):
 
 @pytest.mark.parametrize("record_agents", [True, False])
 def test_non_finite_cash_stops_the_run_with_or_without_agent_rows(record_agents):
-    """The quarter's observation checks cash either way (the agent rows check each agent's,
-    without them the whole ledger is checked); a payment out of NaN cash fails before that."""
+    """The quarter's observation checks the whole ledger's cash either way; a payment out of
+    NaN cash fails before that."""
     model = BubbleModel(rng=0, n_app_companies=40, n_investors=40, record_agents=record_agents)
     model.run_for(2)
     model.ledger.balances_usd_b[model.labs[0].account] = np.nan

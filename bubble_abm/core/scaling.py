@@ -256,8 +256,9 @@ def wall_constrained_optimum(
     # effective_tokens(d_grid, s, extra_data_worth) for scale > 0, without its checks
     # (the excess floored at 0: exp(log S) can round below S, and a tiny R*S would overflow
     # expm1 in the branch np.where discards)
-    d_eff_grid = np.where(d_grid <= s, d_grid,
-                          s - scale * np.expm1(-np.maximum(d_grid - s, 0.0) / scale))
+    with np.errstate(over="ignore"):  # excess / a denormal R*S is inf: expm1(-inf) = -1
+        d_eff_grid = np.where(d_grid <= s, d_grid,
+                              s - scale * np.expm1(-np.maximum(d_grid - s, 0.0) / scale))
     loss_grid = c.E + c.A * np.exp(-c.alpha * (log_k - grid)) + c.B * d_eff_grid ** (-c.beta)
     i = int(np.argmin(loss_grid))
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
