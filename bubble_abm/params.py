@@ -80,7 +80,7 @@ class Params(BaseModel):
     rd_compute_multiplier: float = param(
         9.743, 1.0, 20.0, "R&D compute / final run",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 3-10 (README 'Calibration'); was 5.889: Epoch AI (2025): of OpenAI's ~$5B R&D "
+        "within 3-10 (docs/CALIBRATION.md); was 5.889: Epoch AI (2025): of OpenAI's ~$5B R&D "
         "compute in 2024 ~$0.5B (~10%) went to final training runs; MiniMax and Z.ai filings: "
         "under 30%",
     )
@@ -105,7 +105,7 @@ class Params(BaseModel):
         "initial condition: lab i starts 2023Q1 (i x this) mod training_run_quarters quarters "
         "into its first run (which then gets only its remaining quarters of compute); 0 = "
         "every lab starts a run together, so their training demand moves in step (the "
-        "calibrated baseline); 1 staggers them (README 'Calibration', 'Refits that keep the "
+        "calibrated baseline); 1 staggers them (docs/CALIBRATION.md, 'Refits that keep the "
         "chains', item 5)",
     )
     training_scaleup_per_year: float = param(
@@ -135,13 +135,13 @@ class Params(BaseModel):
     chip_markup: float = param(
         2.96, 0.0, 20.0, "price/cost - 1",
         "chosen within 2.8-3.0 with the 2023-26 targets and the data-wall chain order "
-        "(scripts/joint_fit.py, then set by hand: README 'Calibration'); was 2.8: NVIDIA gross "
+        "(scripts/joint_fit.py, then set by hand: docs/CALIBRATION.md); was 2.8: NVIDIA gross "
         "margin 72.7% (FY2024) and 75.0% (FY2025) in its 10-Ks, a markup of 2.7-3.0",
     )
     chip_markup_backlog_sensitivity: float = param(
         0.006669, 0.0, 10.0, "markup per quarter of backlog",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0-0.03 (README 'Calibration'); was 0.02008: scarcity pricing (our estimate)",
+        "within 0-0.03 (docs/CALIBRATION.md); was 0.02008: scarcity pricing (our estimate)",
     )
     generation_cadence_quarters: int = param(
         8, 2, 20, "quarters", "NVIDIA: Hopper 2022, Blackwell 2024, Rubin 2026"
@@ -155,24 +155,24 @@ class Params(BaseModel):
     initial_chip_capacity_h100e_per_quarter: float = param(
         647900.0, 1e3, 1e8, "H100e per quarter",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 6e5-6.8e5 (README 'Calibration'); was 642000: NVIDIA DC revenue $14.5-18.4B a "
+        "within 6e5-6.8e5 (docs/CALIBRATION.md); was 642000: NVIDIA DC revenue $14.5-18.4B a "
         "quarter in 2023H2 at ~$30k",
     )
     chip_capacity_lead_quarters: int = param(
         2, 1, 16, "quarters",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 1-4 (README 'Calibration'); was 3: foundry/CoWoS lead time of 2-4 quarters",
+        "within 1-4 (docs/CALIBRATION.md); was 3: foundry/CoWoS lead time of 2-4 quarters",
     )
     chip_capacity_max_growth_per_quarter: float = param(
         0.1779, 0.0, 2.0, "fraction",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0.15-0.2 (README 'Calibration'); was 0.1799: CoWoS capacity roughly doubled "
+        "within 0.15-0.2 (docs/CALIBRATION.md); was 0.1799: CoWoS capacity roughly doubled "
         "yearly 2023-25 (TSMC)",
     )
     leader_market_share: float = param(
         0.9, 0.1, 1.0, "fraction",
         "chosen within 0.85-0.9 with the 2023-26 targets and the data-wall chain order "
-        "(scripts/joint_fit.py, then set by hand: README 'Calibration'); was 0.8945: NVIDIA "
+        "(scripts/joint_fit.py, then set by hand: docs/CALIBRATION.md); was 0.8945: NVIDIA "
         "~80-90% of AI GPUs",
     )
     chip_supply_shock_fraction: float = param(
@@ -190,7 +190,7 @@ class Params(BaseModel):
     rent_capital_charge_per_year: float = param(
         0.4477, 0.05, 2.0, "$ per $ of GPU per year",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0.3-0.9 (README 'Calibration'); was 0.6044: depreciation plus return on a GPU's "
+        "within 0.3-0.9 (docs/CALIBRATION.md); was 0.6044: depreciation plus return on a GPU's "
         "price per year; payback ~2-3 years at normal utilization",
     )
     rent_opex_usd_per_hour: float = param(
@@ -203,7 +203,7 @@ class Params(BaseModel):
     rent_utilization_sensitivity: float = param(
         3.121, 0.0, 30.0, "log-price per unit utilization",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 2.5-4 (README 'Calibration'); was 3.126: rents cyclical with utilization (Epoch "
+        "within 2.5-4 (docs/CALIBRATION.md); was 3.126: rents cyclical with utilization (Epoch "
         "AI price data)",
     )
     rent_adjustment_speed: float = param(
@@ -214,7 +214,7 @@ class Params(BaseModel):
     older_generation_rent_discount: float = param(
         1.242, 0.1, 1.5, "rent multiple per generation behind",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0.8-1.25, near the upper bound (README 'Calibration'); was 1.0: per H100e-hour a "
+        "within 0.8-1.25, near the upper bound (docs/CALIBRATION.md); was 1.0: per H100e-hour a "
         "generation behind rents ~1.03-1.14x the newest on 2026 rate cards (RunPod, GMI Cloud: a "
         "B200 hour 2.0-2.2x an H100 hour for ~2.3x the dense FP8 FLOPs) and sells at ~1.5x per "
         "H100e (Epoch: H100 ~$23k in 2025, B200 at ~$30-40k for 2.3 H100e, press) (DESIGN §11 "
@@ -226,14 +226,14 @@ class Params(BaseModel):
     initial_fleet_h100e: float = param(
         603400.0, 1e3, 1e9, "H100e",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 3e5-1.5e6 (README 'Calibration'); was 594100: A100/H100 base installed before "
+        "within 3e5-1.5e6 (docs/CALIBRATION.md); was 594100: A100/H100 base installed before "
         "2023 (our estimate)",
     )
     initial_utilization: float = param(0.9, 0.1, 1.0, "fraction", "2023 GPU shortage")
     initial_expected_growth_per_quarter: float = param(
         0.1519, 0.0, 0.3, "per quarter",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0-0.2 (README 'Calibration'); new (GPU owners had 0.08, chipmakers 0): growth of "
+        "within 0-0.2 (docs/CALIBRATION.md); new (GPU owners had 0.08, chipmakers 0): growth of "
         "demand (owners) and of orders (chipmakers) expected at the start of 2023, after "
         "ChatGPT's launch (Nov 2022); NVIDIA's data-centre revenue grew ~4x over 2023 ($4.3B to "
         "$18.4B a quarter, 10-Q filings)",
@@ -241,7 +241,7 @@ class Params(BaseModel):
     big_four_fleet_share: float = param(
         0.7074, 0.1, 0.9, "fraction",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0.45-0.75 (README 'Calibration'); new (was fixed at 0.75): the big four's share "
+        "within 0.45-0.75 (docs/CALIBRATION.md); new (was fixed at 0.75): the big four's share "
         "of the opening fleet and of rented demand; the levered cloud holds 0.05, the other "
         "owners the rest (DESIGN §11 item 10: hyperscalers bought roughly half of the leading "
         "chipmaker's data-centre revenue)",
@@ -257,7 +257,7 @@ class Params(BaseModel):
     non_ai_capex_usd_b_per_quarter: float = param(
         26.07, 0.0, 500.0, "$B per quarter",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 15-40 (README 'Calibration'); was 27.5: big-four non-AI capex ~$110B in 2023",
+        "within 15-40 (docs/CALIBRATION.md); was 27.5: big-four non-AI capex ~$110B in 2023",
     )
     datacenter_cost_per_gpu_dollar: float = param(
         0.6, 0.0, 3.0, "$ per $ of GPU", "buildings, power, networking ~40% of AI capex"
@@ -265,30 +265,30 @@ class Params(BaseModel):
     datacenter_build_quarters: int = param(4, 1, 16, "quarters", "DC projects take 1-2 years")
     capex_planning_horizon_quarters: int = param(
         7, 1, 24, "quarters",
-        "fitted to the 2023-26 targets by bubble-abm fit within 3-10 (README 'Calibration'); "
+        "fitted to the 2023-26 targets by bubble-abm fit within 3-10 (docs/CALIBRATION.md); "
         "was 6: capacity planned for demand this far ahead (lead times)",
     )
     demand_expectation_weight: float = param(
         0.5799, 0.01, 1.0, "weight",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0.45-0.6 (README 'Calibration'); was 0.5865: adaptive expectations of demand "
+        "within 0.45-0.6 (docs/CALIBRATION.md); was 0.5865: adaptive expectations of demand "
         "growth (our estimate)",
     )
     order_adjustment_speed: float = param(
         0.1729, 0.05, 1.0, "fraction per quarter",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0.15-0.22 (README 'Calibration'); was 0.178: orders move partway to target "
+        "within 0.15-0.22 (docs/CALIBRATION.md); was 0.178: orders move partway to target "
         "(DESIGN §11.18)",
     )
     peer_capex_weight: float = param(
         0.07549, 0.0, 1.0, "weight",
-        "fitted to the 2023-26 targets by bubble-abm fit within 0-0.6 (README 'Calibration'); "
+        "fitted to the 2023-26 targets by bubble-abm fit within 0-0.6 (docs/CALIBRATION.md); "
         "was 0.3: fear of falling behind peers' capex (DESIGN §4)",
     )
     sentiment_capex_weight: float = param(
         0.4903, 0.0, 3.0, "growth per unit sentiment",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 0-1.5 (README 'Calibration'); was 0.161: expectations channel (DESIGN §11 item 9)",
+        "within 0-1.5 (docs/CALIBRATION.md); was 0.161: expectations channel (DESIGN §11 item 9)",
     )
     replacement_floor_share: float = param(
         0.5, 0.0, 1.5, "share of depreciation", "maintenance capex floor (DESIGN §11 item 3)"
@@ -296,7 +296,7 @@ class Params(BaseModel):
     initial_inhouse_demand_h100e: float = param(
         576800.0, 0.0, 1e9, "H100e busy",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 1e5-6e5 (README 'Calibration'); was 598100: big four's own AI products and "
+        "within 1e5-6e5 (docs/CALIBRATION.md); was 598100: big four's own AI products and "
         "recommenders (§11.8)",
     )
     inhouse_revenue_per_rent_dollar: float = param(
@@ -308,7 +308,7 @@ class Params(BaseModel):
     other_owner_equity_usd_b: float = param(
         341.0, 0.0, 1000.0, "$B each",
         "fitted to the 2023-26 targets and the data-wall chain order by scripts/joint_fit.py "
-        "within 5-400 (README 'Calibration'); was 285.6: neocloud/sovereign buyers' initial funds "
+        "within 5-400 (docs/CALIBRATION.md); was 285.6: neocloud/sovereign buyers' initial funds "
         "(our estimate)",
     )
     max_debt_to_cash_flow: float = param(
@@ -355,7 +355,7 @@ class Params(BaseModel):
         2.5, 0.01, 1000.0, "$B per quarter",
         "the cited ~$10B a year of generative-AI app revenue in 2023 (press), chosen by a "
         "20-seed profile within the fit bounds 1.5-3 (bubble-abm fit gave 1.78 on 6 seeds; "
-        "README 'Calibration'); was 1.5",
+        "docs/CALIBRATION.md); was 1.5",
     )
     adoption_midpoint_year: float = param(
         2028.0, 2020.0, 2050.0, "calendar year", "diffusion S-curve midpoint (our estimate)"

@@ -1,5 +1,5 @@
-"""Fit parameters to the calibration targets *and* to two of issue 3's chain properties (README
-"Calibration", "Refits that keep the chains").
+"""Fit parameters to the calibration targets *and* to two of issue 3's chain properties
+(docs/CALIBRATION.md, "Refits that keep the chains").
 
 `bubble-abm fit` fits the 2023-26 targets only. A refit that matches them can still change what
 the model does after 2026; the one property that moved with every refit is issue 3's: the
