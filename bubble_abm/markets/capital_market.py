@@ -37,11 +37,17 @@ class CapitalMarket:
         self.firms = list(model.chipmakers) + list(model.gpu_owners)
         self.firm_accounts = np.array([firm.account for firm in self.firms])
         self.firm_kinds = [self._kind(firm) for firm in self.firms]  # fixed for the whole run
+        self._firm_is_chipmaker = [kind == "chipmaker" for kind in self.firm_kinds]
+        self._lab_accounts = np.array([lab.account for lab in model.labs])
+        # Labs each GPU owner partners with (partners are set when the labs are created).
+        self._partner_labs = [[i for i, lab in enumerate(model.labs)
+                               if lab.partner_id == owner.unique_id]
+                              for owner in model.gpu_owners]
         n_firms = len(self.firms)
         investors = model.investors
         self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
                                   else AI_EXPOSURE[f.kind] for f in self.firms])
-        self.earnings_usd_b = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
+        self.earnings_usd_b = self._all_firm_earnings_usd_b()
         self.expected_growth = np.where(self.exposure >= 1.0, 0.25, 0.1)
         self.price_usd_b = np.maximum(self._fundamental_values(), 1.0)  # one share per firm
         self.start_price_usd_b = self.price_usd_b.copy()
@@ -76,9 +82,9 @@ class CapitalMarket:
         self.strategy_shares = investors.strategy_shares()
 
     # --- values --------------------------------------------------------------------------------
-    def _firm_earnings_usd_b(self, firm) -> float:
+    def _firm_earnings_usd_b(self, firm, is_chipmaker: bool) -> float:
         """A firm's quarterly earnings as investors see them (cash earnings less depreciation)."""
-        if firm in self.model.chipmakers:
+        if is_chipmaker:
             if firm.revenue_usd_b <= 0.0:  # before the first quarter: capacity at current price
                 units = firm.effective_capacity_h100e()
                 return units * (firm.price_usd_per_h100e - firm.unit_cost_usd) / 1e9 * 0.8
@@ -87,6 +93,10 @@ class CapitalMarket:
                 - firm.interest_usd_b - firm.depreciation_usd_b
                 - firm.non_ai_capex_usd_b * 0.5)
 
+    def _all_firm_earnings_usd_b(self) -> np.ndarray:
+        return np.array([self._firm_earnings_usd_b(firm, is_chipmaker) for firm, is_chipmaker
+                         in zip(self.firms, self._firm_is_chipmaker, strict=True)])
+
     def _fundamental_values(self) -> np.ndarray:
         p = self.model.params
         return dcf_value_usd_b(4.0 * self.earnings_usd_b, self.expected_growth,
@@ -94,10 +104,15 @@ class CapitalMarket:
                                p.valuation_horizon_years)
 
     def investor_wealth_usd_b(self) -> np.ndarray:
-        return (self.model.investors.cash_usd_b()
-                + self.investor_shares @ self.price_usd_b
-                + self.bond_face_investors.sum(axis=1)
-                + self.lab_fraction_investors @ self.lab_valuation_usd_b)
+        return self._investor_wealth_usd_b(self.model.investors.cash_usd_b(),
+                                           self.bond_face_investors.sum(axis=1),
+                                           self.lab_fraction_investors @ self.lab_valuation_usd_b)
+
+    def _investor_wealth_usd_b(self, cash_usd_b: np.ndarray, bonds_usd_b: np.ndarray,
+                               lab_stakes_usd_b: np.ndarray) -> np.ndarray:
+        """:meth:`investor_wealth_usd_b` from its cash, bond and lab-stake terms, for callers
+        that need those terms themselves (each computed once)."""
+        return cash_usd_b + self.investor_shares @ self.price_usd_b + bonds_usd_b + lab_stakes_usd_b
 
     def stake_value_usd_b(self, holder) -> float:
         """Value of a strategic holder's stakes in labs (at the labs' current marks)."""
@@ -135,15 +150,15 @@ class CapitalMarket:
         value = dcf_value_usd_b(LAB_LONG_RUN_MARGIN * revenue, growth,
                                 p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
                                 p.valuation_horizon_years)
-        cash = np.array([max(lab.cash_usd_b, 0.0) for lab in labs])
+        cash = np.maximum(self.model.ledger.balances_usd_b[self._lab_accounts], 0.0)
         alive = np.array([lab.alive for lab in labs])
         new_value = np.where(alive, np.maximum(value * self.sentiment, 0.0) + cash, 0.0)
         self.lab_fundamental_usd_b = np.where(alive, np.maximum(value, 0.0) + cash, 0.0)
         self.lab_mark_history.append(float(new_value.sum()))
         self._revalue_lab_stakes(new_value)
         self.lab_valuation_usd_b = new_value
-        for lab, v in zip(labs, new_value, strict=True):
-            lab.valuation_usd_b = float(v)
+        for lab, v in zip(labs, new_value.tolist(), strict=True):
+            lab.valuation_usd_b = v
 
     def _lab_expected_returns(self) -> np.ndarray:
         """Each strategy's expected quarterly return on the labs as a sector, shape (3, 1):
@@ -153,8 +168,14 @@ class CapitalMarket:
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
         history = self.lab_mark_history[-3:]
-        trend = (float(np.mean(np.diff(np.log(np.maximum(history, 1e-9)))))
-                 if len(history) >= 2 else 0.0)
+        trend = 0.0
+        if len(history) >= 2:  # np.mean(np.diff(log marks)): differences summed in order
+            logs = np.log(np.maximum(history, 1e-9)).tolist()
+            steps = [later - earlier for earlier, later in zip(logs[:-1], logs[1:], strict=True)]
+            total = steps[0]
+            for step in steps[1:]:
+                total += step
+            trend = total / len(steps)
         return strategy_expected_returns(np.array([gap]), np.array([trend]),
                                          self.model.capability_news_logit(), np.ones(1))
 
@@ -162,10 +183,15 @@ class CapitalMarket:
         change = new_value - self.lab_valuation_usd_b
         ledger = self.model.ledger
         ledger.revalue(self.model.investors.account, self.lab_fraction_investors @ change)
-        for lab_index, stakes in enumerate(self.lab_fraction_strategic):
+        agent_by_id = self.model.agent_by_id
+        accounts = []
+        amounts = []
+        for lab_change, stakes in zip(change.tolist(), self.lab_fraction_strategic, strict=True):
             for holder_id, fraction in stakes.items():
-                holder = self.model.agent_by_id[holder_id]
-                ledger.revalue(holder.account, fraction * change[lab_index])
+                accounts.append(agent_by_id[holder_id].account)
+                amounts.append(fraction * lab_change)
+        if accounts:  # one call; repeated holders are revalued one stake after another
+            ledger.revalue(np.array(accounts), np.array(amounts))
 
     def fund_labs(self) -> None:
         """Labs short of runway raise: strategic partners first, then investor rounds."""
@@ -372,7 +398,7 @@ class CapitalMarket:
         p = model.params
         investors = model.investors
         # Fundamentals: smoothed earnings and adaptive growth expectations.
-        earnings = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
+        earnings = self._all_firm_earnings_usd_b()
         low, high = EXPECTED_GROWTH_BOUNDS  # np.minimum/np.maximum: np.clip's result, faster
         growth_seen = np.minimum(np.maximum((earnings - self.earnings_usd_b)
                                             / np.maximum(np.abs(self.earnings_usd_b), 1e-3)
