@@ -198,47 +198,58 @@ class CapitalMarket:
         model = self.model
         ledger = model.ledger
         labs = model.labs
-        need = np.array([lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs])
-        self.funding_requested_usd_b = float(need.sum())
+        first_need = [lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs]
+        need = first_need.copy()  # Python floats: same arithmetic as numpy scalars, faster
+        requested = np.add.reduce(need)  # need.sum() on an array of them
+        self.funding_requested_usd_b = float(requested)
         self.strategic_raised_usd_b = 0.0
         self.funding_raised_usd_b = 0.0
-        if need.sum() <= 0.0:
+        if requested <= 0.0:
             return
+        sold = set()  # labs whose cash the strategic stakes changed
         # 1. Strategic stakes: each big-four partner up to its budget, then vendor financing.
-        for owner in model.gpu_owners:
+        for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
+            partners = [i for i in partner_labs if need[i] > 0.0]
+            if not partners:
+                continue
             budget = owner.strategic_budget_usd_b()
-            partners = [i for i, lab in enumerate(labs)
-                        if lab.partner_id == owner.unique_id and need[i] > 0.0]
             for i in partners:
                 amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
-                self._sell_lab_stake(i, owner, amount, "strategic_stake")
+                if self._sell_lab_stake(i, owner, amount, "strategic_stake"):
+                    sold.add(i)
                 need[i] -= amount
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
-            total_need = need.sum()
+            total_need = np.add.reduce(need)
             if budget <= 0.0 or total_need <= 0.0:
                 continue
-            for i in np.flatnonzero(need > 0.0):
+            for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
                 amount = min(need[i], budget * need[i] / total_need)
-                self._sell_lab_stake(int(i), chipmaker, amount, "vendor_financing")
+                if self._sell_lab_stake(i, chipmaker, amount, "vendor_financing"):
+                    sold.add(i)
                 need[i] -= amount
-        need = np.array([lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs])
+        # A lab's need depends on its own state only, and stakes change only its cash.
+        need = [labs[i].funding_need_usd_b() if i in sold else before
+                for i, before in enumerate(first_need)]
         # 2. Investor rounds, capped by appetite (private allocation tilted by sentiment).
         investors = model.investors
         p = model.params
-        wealth = self.investor_wealth_usd_b()
+        cash = investors.cash_usd_b()
+        held = self.lab_fraction_investors @ self.lab_valuation_usd_b
+        wealth = self._investor_wealth_usd_b(cash, self.bond_face_investors.sum(axis=1), held)
         private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
         desired = p.private_allocation_base * wealth * private_tilt
-        held = self.lab_fraction_investors @ self.lab_valuation_usd_b
-        appetite = np.maximum(np.minimum(desired - held, investors.cash_usd_b()), 0.0)
+        appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
-        if total_appetite <= 0.0 or need.sum() <= 0.0:
+        total_need = np.add.reduce(need)
+        if total_appetite <= 0.0 or total_need <= 0.0:
             return
-        fill = min(1.0, total_appetite / need.sum())
-        for i in np.flatnonzero(need > 0.0):
+        fill = min(1.0, total_appetite / total_need)
+        appetite_share = appetite / total_appetite
+        for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
             amount = need[i] * fill
-            contributions = appetite / total_appetite * amount
-            post_money = self._price_round(int(i), amount)
+            contributions = appetite_share * amount
+            post_money = self._price_round(i, amount)
             ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
             self.lab_fraction_investors[:, i] += contributions / post_money
@@ -246,9 +257,10 @@ class CapitalMarket:
             labs[i].raised_usd_b += amount
             self.funding_raised_usd_b += amount
 
-    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> None:
+    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> bool:
+        """Sell ``holder`` a stake for ``amount``; False if the amount is too small to sell."""
         if amount <= 1e-12:
-            return
+            return False
         lab = self.model.labs[lab_index]
         post_money = self._price_round(lab_index, amount)
         self.model.ledger.transfer(holder.account, lab.account, amount, flow)
@@ -257,13 +269,14 @@ class CapitalMarket:
         self.lab_valuation_usd_b[lab_index] = post_money
         lab.raised_usd_b += amount
         self.strategic_raised_usd_b += amount
+        return True
 
     def _price_round(self, lab_index: int, amount: float) -> float:
         """Set a round's pre-money (the current mark, at least the new money) and dilute
         existing holders so that their stakes keep the pre-money value; returns post-money.
 
         If the pre-money is above the last mark, holders' stakes are revalued up to it."""
-        mark = self.lab_valuation_usd_b[lab_index]
+        mark = self.lab_valuation_usd_b.item(lab_index)
         pre_money = max(mark, amount)
         if pre_money > mark:
             new_marks = self.lab_valuation_usd_b.copy()
@@ -273,8 +286,8 @@ class CapitalMarket:
         factor = pre_money / post_money
         self.lab_fraction_investors[:, lab_index] *= factor
         stakes = self.lab_fraction_strategic[lab_index]
-        for holder_id in stakes:
-            stakes[holder_id] *= factor
+        for holder_id, fraction in stakes.items():
+            stakes[holder_id] = fraction * factor
         return post_money
 
     def lab_failed(self, lab_index: int) -> None:
