@@ -309,13 +309,16 @@ class CapitalMarket:
         ledger = model.ledger
         investors = model.investors
         j = self._owner_index(owner)
-        wealth = self.investor_wealth_usd_b()
+        cash = investors.cash_usd_b()
         held = self.bond_face_investors.sum(axis=1)
+        wealth = self._investor_wealth_usd_b(
+            cash, held, self.lab_fraction_investors @ self.lab_valuation_usd_b)
         appetite = np.maximum(np.minimum(model.params.bond_allocation_base * wealth - held,
-                                         investors.cash_usd_b()), 0.0)
-        from_investors = min(appetite.sum(), amount_usd_b)
+                                         cash), 0.0)
+        total_appetite = appetite.sum()
+        from_investors = min(total_appetite, amount_usd_b)
         if from_investors > 0.0:
-            contributions = appetite / appetite.sum() * from_investors
+            contributions = appetite / total_appetite * from_investors
             ledger.transfer_many(investors.account, owner.account, contributions, "bond_issue")
             self.bond_face_investors[:, j] += contributions
         from_outside = amount_usd_b - from_investors
@@ -331,7 +334,8 @@ class CapitalMarket:
         ledger = model.ledger
         j = self._owner_index(owner)
         face = self.bond_face_investors[:, j]
-        total_face = face.sum() + self.bond_face_outside[j]
+        outside_face = self.bond_face_outside.item(j)
+        total_face = face.sum() + outside_face
         if total_face <= 1e-12:
             return
         due = interest_usd_b + principal_usd_b
@@ -339,17 +343,19 @@ class CapitalMarket:
             self.default(owner)
             return
         investor_share = face / total_face
-        outside_share = self.bond_face_outside[j] / total_face
+        outside_share = outside_face / total_face
+        investor_principal = investor_share * principal_usd_b
+        outside_principal = outside_share * principal_usd_b
         ledger.transfer_many(owner.account, model.investors.account,
                              investor_share * interest_usd_b, "interest")
         ledger.transfer(owner.account, ledger.rest_of_economy, outside_share * interest_usd_b,
                         "interest")
-        ledger.transfer_many(owner.account, model.investors.account,
-                             investor_share * principal_usd_b, "bond_redemption")
-        ledger.transfer(owner.account, ledger.rest_of_economy,
-                        outside_share * principal_usd_b, "bond_redemption")
-        self.bond_face_investors[:, j] -= investor_share * principal_usd_b
-        self.bond_face_outside[j] -= outside_share * principal_usd_b
+        ledger.transfer_many(owner.account, model.investors.account, investor_principal,
+                             "bond_redemption")
+        ledger.transfer(owner.account, ledger.rest_of_economy, outside_principal,
+                        "bond_redemption")
+        face -= investor_principal  # a view: the owner's column of investors' bonds
+        self.bond_face_outside[j] -= outside_principal
         owner.debt_usd_b -= principal_usd_b
 
     def default(self, owner) -> None:
@@ -392,15 +398,18 @@ class CapitalMarket:
         ledger = self.model.ledger
         amounts = np.array([firm.excess_cash_usd_b() for firm in self.firms])
         paying = np.flatnonzero(amounts > 0.0)
-        self.payouts_usd_b = float(np.cumsum(amounts[paying])[-1]) if paying.size else 0.0
         self.last_payout_yield = 0.0
         if not paying.size:
+            self.payouts_usd_b = 0.0
             return
-        investor_parts = np.ascontiguousarray((self.investor_shares[:, paying]
-                                               * amounts[paying]).T)
+        paid = amounts[paying]
+        self.payouts_usd_b = float(np.add.accumulate(paid)[-1])  # summed in order
+        # Row i: paying firm i's payout to each investor (the products of the investors'
+        # shares and the payout, as a contiguous array).
+        investor_parts = self.investor_shares.T[paying] * paid[:, None]
         ledger.transfer_rows_to_block(self.firm_accounts[paying], self.model.investors.account,
                                       investor_parts, "shareholder_payout")
-        outside_parts = np.maximum(amounts[paying] - investor_parts.sum(axis=1), 0.0)
+        outside_parts = np.maximum(paid - investor_parts.sum(axis=1), 0.0)
         for f, outside in zip(paying.tolist(), outside_parts.tolist(), strict=True):
             ledger.transfer(self.firms[f].account, ledger.rest_of_economy, outside,
                             "shareholder_payout")
@@ -421,8 +430,9 @@ class CapitalMarket:
         self.earnings_usd_b = adaptive_update(self.earnings_usd_b, earnings, EARNINGS_SMOOTHING)
         value = self._fundamental_values()
         gap = value / self.price_usd_b - 1.0
-        log_returns = np.diff(np.log(np.array(self.price_history[-3:])), axis=0)
-        trend = log_returns.mean(axis=0)
+        log_prices = np.log(np.array(self.price_history[-3:]))
+        log_returns = log_prices[1:] - log_prices[:-1]  # np.diff(..., axis=0)
+        trend = np.add.reduce(log_returns, axis=0) / len(log_returns)  # .mean(axis=0)
         last_expected = self.expected_returns
         self.expected_returns = strategy_expected_returns(gap, trend, capability_news_logit,
                                                           self.exposure)
@@ -468,9 +478,11 @@ class CapitalMarket:
         affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
         buys *= affordable[:, None]
         # Match volumes per firm: the larger side is scaled to the smaller one.
-        volume = np.minimum(buys.sum(axis=0), sells.sum(axis=0))
-        buys *= volume / np.maximum(buys.sum(axis=0), 1e-12)
-        sells *= volume / np.maximum(sells.sum(axis=0), 1e-12)
+        bought = buys.sum(axis=0)
+        sold = sells.sum(axis=0)
+        volume = np.minimum(bought, sold)
+        buys *= volume / np.maximum(bought, 1e-12)
+        sells *= volume / np.maximum(sold, 1e-12)
         trade = buys - sells
         net_cash = -(trade * price).sum(axis=1)
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
