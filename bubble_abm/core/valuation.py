@@ -57,6 +57,10 @@ def _years_and_discount_factors(years: int, discount_rate_per_year: float
 
 def adaptive_update(expected: np.ndarray | float, observed: np.ndarray | float, weight: float):
     """Adaptive expectations (Cagan 1956; Nerlove 1958): move a share of the way to the news."""
+    if isinstance(expected, float) and isinstance(observed, float):
+        # Scalars: the same arithmetic in Python floats, returned as the np.float64 that the
+        # array path gives (0-d array arithmetic costs microseconds).
+        return np.float64(expected + weight * (observed - expected))
     return expected + weight * (np.asarray(observed) - expected)
 
 
