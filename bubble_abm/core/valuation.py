@@ -31,29 +31,36 @@ def dcf_value_usd_b(
     if growth.shape != cash.shape:
         growth = np.broadcast_to(growth, cash.shape)
     years = int(max(1, round(horizon_years)))
-    k, discount = _years_and_discount_factors(years, discount_rate_per_year)
-    path_growth = growth[:, None] + (TERMINAL_GROWTH_PER_YEAR - growth[:, None]) * k / years
-    levels = cash[:, None] * np.cumprod(1.0 + path_growth, axis=1)
-    explicit = (levels * discount).sum(axis=1)
+    k, discount, last_discount = _years_and_discount_factors(years, discount_rate_per_year)
+    # The ufuncs behind np.cumprod and .sum(axis=1), called directly: the same numbers.
+    path_growth = growth[:, None] + (TERMINAL_GROWTH_PER_YEAR - growth)[:, None] * k / years
+    levels = cash[:, None] * np.multiply.accumulate(1.0 + path_growth, axis=1)
+    explicit = np.add.reduce(levels * discount, axis=1)
     spread = max(discount_rate_per_year - TERMINAL_GROWTH_PER_YEAR, 0.01)
-    terminal = levels[:, -1] * (1.0 + TERMINAL_GROWTH_PER_YEAR) / spread * discount[0, -1]
+    terminal = levels[:, -1] * (1.0 + TERMINAL_GROWTH_PER_YEAR) / spread * last_discount
     return explicit + terminal
 
 
 @functools.lru_cache(maxsize=32)
 def _years_and_discount_factors(years: int, discount_rate_per_year: float
-                                ) -> tuple[np.ndarray, np.ndarray]:
-    """Years ``k = 1..years`` and ``(1 + r)**-k``, shape (1, years), read-only (the same few
-    rates are used every quarter)."""
+                                ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Years ``k = 1..years`` (as floats: exact) and ``(1 + r)**-k``, shape (1, years),
+    read-only (the same few rates are used every quarter), and the last discount factor as a
+    float."""
     k = np.arange(1, years + 1)[None, :]
     discount = (1.0 + discount_rate_per_year) ** -k
+    k = k.astype(float)  # float * int casts the int to float anyway; this skips the cast
     k.flags.writeable = False
     discount.flags.writeable = False
-    return k, discount
+    return k, discount, discount.item(-1)
 
 
 def adaptive_update(expected: np.ndarray | float, observed: np.ndarray | float, weight: float):
     """Adaptive expectations (Cagan 1956; Nerlove 1958): move a share of the way to the news."""
+    if isinstance(expected, float) and isinstance(observed, float):
+        # Scalars: the same arithmetic in Python floats, returned as the np.float64 that the
+        # array path gives (0-d array arithmetic costs microseconds).
+        return np.float64(expected + weight * (observed - expected))
     return expected + weight * (np.asarray(observed) - expected)
 
 

@@ -37,11 +37,17 @@ class CapitalMarket:
         self.firms = list(model.chipmakers) + list(model.gpu_owners)
         self.firm_accounts = np.array([firm.account for firm in self.firms])
         self.firm_kinds = [self._kind(firm) for firm in self.firms]  # fixed for the whole run
+        self._firm_is_chipmaker = [kind == "chipmaker" for kind in self.firm_kinds]
+        self._lab_accounts = np.array([lab.account for lab in model.labs])
+        # Labs each GPU owner partners with (partners are set when the labs are created).
+        self._partner_labs = [[i for i, lab in enumerate(model.labs)
+                               if lab.partner_id == owner.unique_id]
+                              for owner in model.gpu_owners]
         n_firms = len(self.firms)
         investors = model.investors
         self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
                                   else AI_EXPOSURE[f.kind] for f in self.firms])
-        self.earnings_usd_b = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
+        self.earnings_usd_b = self._all_firm_earnings_usd_b()
         self.expected_growth = np.where(self.exposure >= 1.0, 0.25, 0.1)
         self.price_usd_b = np.maximum(self._fundamental_values(), 1.0)  # one share per firm
         self.start_price_usd_b = self.price_usd_b.copy()
@@ -76,9 +82,9 @@ class CapitalMarket:
         self.strategy_shares = investors.strategy_shares()
 
     # --- values --------------------------------------------------------------------------------
-    def _firm_earnings_usd_b(self, firm) -> float:
+    def _firm_earnings_usd_b(self, firm, is_chipmaker: bool) -> float:
         """A firm's quarterly earnings as investors see them (cash earnings less depreciation)."""
-        if firm in self.model.chipmakers:
+        if is_chipmaker:
             if firm.revenue_usd_b <= 0.0:  # before the first quarter: capacity at current price
                 units = firm.effective_capacity_h100e()
                 return units * (firm.price_usd_per_h100e - firm.unit_cost_usd) / 1e9 * 0.8
@@ -87,6 +93,10 @@ class CapitalMarket:
                 - firm.interest_usd_b - firm.depreciation_usd_b
                 - firm.non_ai_capex_usd_b * 0.5)
 
+    def _all_firm_earnings_usd_b(self) -> np.ndarray:
+        return np.array([self._firm_earnings_usd_b(firm, is_chipmaker) for firm, is_chipmaker
+                         in zip(self.firms, self._firm_is_chipmaker, strict=True)])
+
     def _fundamental_values(self) -> np.ndarray:
         p = self.model.params
         return dcf_value_usd_b(4.0 * self.earnings_usd_b, self.expected_growth,
@@ -94,10 +104,15 @@ class CapitalMarket:
                                p.valuation_horizon_years)
 
     def investor_wealth_usd_b(self) -> np.ndarray:
-        return (self.model.investors.cash_usd_b()
-                + self.investor_shares @ self.price_usd_b
-                + self.bond_face_investors.sum(axis=1)
-                + self.lab_fraction_investors @ self.lab_valuation_usd_b)
+        return self._investor_wealth_usd_b(self.model.investors.cash_usd_b(),
+                                           self.bond_face_investors.sum(axis=1),
+                                           self.lab_fraction_investors @ self.lab_valuation_usd_b)
+
+    def _investor_wealth_usd_b(self, cash_usd_b: np.ndarray, bonds_usd_b: np.ndarray,
+                               lab_stakes_usd_b: np.ndarray) -> np.ndarray:
+        """:meth:`investor_wealth_usd_b` from its cash, bond and lab-stake terms, for callers
+        that need those terms themselves (each computed once)."""
+        return cash_usd_b + self.investor_shares @ self.price_usd_b + bonds_usd_b + lab_stakes_usd_b
 
     def stake_value_usd_b(self, holder) -> float:
         """Value of a strategic holder's stakes in labs (at the labs' current marks)."""
@@ -135,15 +150,15 @@ class CapitalMarket:
         value = dcf_value_usd_b(LAB_LONG_RUN_MARGIN * revenue, growth,
                                 p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
                                 p.valuation_horizon_years)
-        cash = np.array([max(lab.cash_usd_b, 0.0) for lab in labs])
+        cash = np.maximum(self.model.ledger.balances_usd_b[self._lab_accounts], 0.0)
         alive = np.array([lab.alive for lab in labs])
         new_value = np.where(alive, np.maximum(value * self.sentiment, 0.0) + cash, 0.0)
         self.lab_fundamental_usd_b = np.where(alive, np.maximum(value, 0.0) + cash, 0.0)
         self.lab_mark_history.append(float(new_value.sum()))
         self._revalue_lab_stakes(new_value)
         self.lab_valuation_usd_b = new_value
-        for lab, v in zip(labs, new_value, strict=True):
-            lab.valuation_usd_b = float(v)
+        for lab, v in zip(labs, new_value.tolist(), strict=True):
+            lab.valuation_usd_b = v
 
     def _lab_expected_returns(self) -> np.ndarray:
         """Each strategy's expected quarterly return on the labs as a sector, shape (3, 1):
@@ -153,8 +168,14 @@ class CapitalMarket:
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
         history = self.lab_mark_history[-3:]
-        trend = (float(np.mean(np.diff(np.log(np.maximum(history, 1e-9)))))
-                 if len(history) >= 2 else 0.0)
+        trend = 0.0
+        if len(history) >= 2:  # np.mean(np.diff(log marks)): differences summed in order
+            logs = np.log(np.maximum(history, 1e-9)).tolist()
+            steps = [later - earlier for earlier, later in zip(logs[:-1], logs[1:], strict=True)]
+            total = steps[0]
+            for step in steps[1:]:
+                total += step
+            trend = total / len(steps)
         return strategy_expected_returns(np.array([gap]), np.array([trend]),
                                          self.model.capability_news_logit(), np.ones(1))
 
@@ -162,57 +183,73 @@ class CapitalMarket:
         change = new_value - self.lab_valuation_usd_b
         ledger = self.model.ledger
         ledger.revalue(self.model.investors.account, self.lab_fraction_investors @ change)
-        for lab_index, stakes in enumerate(self.lab_fraction_strategic):
+        agent_by_id = self.model.agent_by_id
+        accounts = []
+        amounts = []
+        for lab_change, stakes in zip(change.tolist(), self.lab_fraction_strategic, strict=True):
             for holder_id, fraction in stakes.items():
-                holder = self.model.agent_by_id[holder_id]
-                ledger.revalue(holder.account, fraction * change[lab_index])
+                accounts.append(agent_by_id[holder_id].account)
+                amounts.append(fraction * lab_change)
+        if accounts:  # one call; repeated holders are revalued one stake after another
+            ledger.revalue(np.array(accounts), np.array(amounts))
 
     def fund_labs(self) -> None:
         """Labs short of runway raise: strategic partners first, then investor rounds."""
         model = self.model
         ledger = model.ledger
         labs = model.labs
-        need = np.array([lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs])
-        self.funding_requested_usd_b = float(need.sum())
+        first_need = [lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs]
+        need = first_need.copy()  # Python floats: same arithmetic as numpy scalars, faster
+        requested = np.add.reduce(need)  # need.sum() on an array of them
+        self.funding_requested_usd_b = float(requested)
         self.strategic_raised_usd_b = 0.0
         self.funding_raised_usd_b = 0.0
-        if need.sum() <= 0.0:
+        if requested <= 0.0:
             return
+        sold = set()  # labs whose cash the strategic stakes changed
         # 1. Strategic stakes: each big-four partner up to its budget, then vendor financing.
-        for owner in model.gpu_owners:
+        for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
+            partners = [i for i in partner_labs if need[i] > 0.0]
+            if not partners:
+                continue
             budget = owner.strategic_budget_usd_b()
-            partners = [i for i, lab in enumerate(labs)
-                        if lab.partner_id == owner.unique_id and need[i] > 0.0]
             for i in partners:
                 amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
-                self._sell_lab_stake(i, owner, amount, "strategic_stake")
+                if self._sell_lab_stake(i, owner, amount, "strategic_stake"):
+                    sold.add(i)
                 need[i] -= amount
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
-            total_need = need.sum()
+            total_need = np.add.reduce(need)
             if budget <= 0.0 or total_need <= 0.0:
                 continue
-            for i in np.flatnonzero(need > 0.0):
+            for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
                 amount = min(need[i], budget * need[i] / total_need)
-                self._sell_lab_stake(int(i), chipmaker, amount, "vendor_financing")
+                if self._sell_lab_stake(i, chipmaker, amount, "vendor_financing"):
+                    sold.add(i)
                 need[i] -= amount
-        need = np.array([lab.funding_need_usd_b() if lab.alive else 0.0 for lab in labs])
+        # A lab's need depends on its own state only, and stakes change only its cash.
+        need = [labs[i].funding_need_usd_b() if i in sold else before
+                for i, before in enumerate(first_need)]
         # 2. Investor rounds, capped by appetite (private allocation tilted by sentiment).
         investors = model.investors
         p = model.params
-        wealth = self.investor_wealth_usd_b()
+        cash = investors.cash_usd_b()
+        held = self.lab_fraction_investors @ self.lab_valuation_usd_b
+        wealth = self._investor_wealth_usd_b(cash, self.bond_face_investors.sum(axis=1), held)
         private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
         desired = p.private_allocation_base * wealth * private_tilt
-        held = self.lab_fraction_investors @ self.lab_valuation_usd_b
-        appetite = np.maximum(np.minimum(desired - held, investors.cash_usd_b()), 0.0)
+        appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
-        if total_appetite <= 0.0 or need.sum() <= 0.0:
+        total_need = np.add.reduce(need)
+        if total_appetite <= 0.0 or total_need <= 0.0:
             return
-        fill = min(1.0, total_appetite / need.sum())
-        for i in np.flatnonzero(need > 0.0):
+        fill = min(1.0, total_appetite / total_need)
+        appetite_share = appetite / total_appetite
+        for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
             amount = need[i] * fill
-            contributions = appetite / total_appetite * amount
-            post_money = self._price_round(int(i), amount)
+            contributions = appetite_share * amount
+            post_money = self._price_round(i, amount)
             ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
             self.lab_fraction_investors[:, i] += contributions / post_money
@@ -220,9 +257,10 @@ class CapitalMarket:
             labs[i].raised_usd_b += amount
             self.funding_raised_usd_b += amount
 
-    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> None:
+    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> bool:
+        """Sell ``holder`` a stake for ``amount``; False if the amount is too small to sell."""
         if amount <= 1e-12:
-            return
+            return False
         lab = self.model.labs[lab_index]
         post_money = self._price_round(lab_index, amount)
         self.model.ledger.transfer(holder.account, lab.account, amount, flow)
@@ -231,13 +269,14 @@ class CapitalMarket:
         self.lab_valuation_usd_b[lab_index] = post_money
         lab.raised_usd_b += amount
         self.strategic_raised_usd_b += amount
+        return True
 
     def _price_round(self, lab_index: int, amount: float) -> float:
         """Set a round's pre-money (the current mark, at least the new money) and dilute
         existing holders so that their stakes keep the pre-money value; returns post-money.
 
         If the pre-money is above the last mark, holders' stakes are revalued up to it."""
-        mark = self.lab_valuation_usd_b[lab_index]
+        mark = self.lab_valuation_usd_b.item(lab_index)
         pre_money = max(mark, amount)
         if pre_money > mark:
             new_marks = self.lab_valuation_usd_b.copy()
@@ -247,8 +286,8 @@ class CapitalMarket:
         factor = pre_money / post_money
         self.lab_fraction_investors[:, lab_index] *= factor
         stakes = self.lab_fraction_strategic[lab_index]
-        for holder_id in stakes:
-            stakes[holder_id] *= factor
+        for holder_id, fraction in stakes.items():
+            stakes[holder_id] = fraction * factor
         return post_money
 
     def lab_failed(self, lab_index: int) -> None:
@@ -270,13 +309,16 @@ class CapitalMarket:
         ledger = model.ledger
         investors = model.investors
         j = self._owner_index(owner)
-        wealth = self.investor_wealth_usd_b()
+        cash = investors.cash_usd_b()
         held = self.bond_face_investors.sum(axis=1)
+        wealth = self._investor_wealth_usd_b(
+            cash, held, self.lab_fraction_investors @ self.lab_valuation_usd_b)
         appetite = np.maximum(np.minimum(model.params.bond_allocation_base * wealth - held,
-                                         investors.cash_usd_b()), 0.0)
-        from_investors = min(appetite.sum(), amount_usd_b)
+                                         cash), 0.0)
+        total_appetite = appetite.sum()
+        from_investors = min(total_appetite, amount_usd_b)
         if from_investors > 0.0:
-            contributions = appetite / appetite.sum() * from_investors
+            contributions = appetite / total_appetite * from_investors
             ledger.transfer_many(investors.account, owner.account, contributions, "bond_issue")
             self.bond_face_investors[:, j] += contributions
         from_outside = amount_usd_b - from_investors
@@ -292,7 +334,8 @@ class CapitalMarket:
         ledger = model.ledger
         j = self._owner_index(owner)
         face = self.bond_face_investors[:, j]
-        total_face = face.sum() + self.bond_face_outside[j]
+        outside_face = self.bond_face_outside.item(j)
+        total_face = face.sum() + outside_face
         if total_face <= 1e-12:
             return
         due = interest_usd_b + principal_usd_b
@@ -300,17 +343,19 @@ class CapitalMarket:
             self.default(owner)
             return
         investor_share = face / total_face
-        outside_share = self.bond_face_outside[j] / total_face
+        outside_share = outside_face / total_face
+        investor_principal = investor_share * principal_usd_b
+        outside_principal = outside_share * principal_usd_b
         ledger.transfer_many(owner.account, model.investors.account,
                              investor_share * interest_usd_b, "interest")
         ledger.transfer(owner.account, ledger.rest_of_economy, outside_share * interest_usd_b,
                         "interest")
-        ledger.transfer_many(owner.account, model.investors.account,
-                             investor_share * principal_usd_b, "bond_redemption")
-        ledger.transfer(owner.account, ledger.rest_of_economy,
-                        outside_share * principal_usd_b, "bond_redemption")
-        self.bond_face_investors[:, j] -= investor_share * principal_usd_b
-        self.bond_face_outside[j] -= outside_share * principal_usd_b
+        ledger.transfer_many(owner.account, model.investors.account, investor_principal,
+                             "bond_redemption")
+        ledger.transfer(owner.account, ledger.rest_of_economy, outside_principal,
+                        "bond_redemption")
+        face -= investor_principal  # a view: the owner's column of investors' bonds
+        self.bond_face_outside[j] -= outside_principal
         owner.debt_usd_b -= principal_usd_b
 
     def default(self, owner) -> None:
@@ -353,15 +398,18 @@ class CapitalMarket:
         ledger = self.model.ledger
         amounts = np.array([firm.excess_cash_usd_b() for firm in self.firms])
         paying = np.flatnonzero(amounts > 0.0)
-        self.payouts_usd_b = float(np.cumsum(amounts[paying])[-1]) if paying.size else 0.0
         self.last_payout_yield = 0.0
         if not paying.size:
+            self.payouts_usd_b = 0.0
             return
-        investor_parts = np.ascontiguousarray((self.investor_shares[:, paying]
-                                               * amounts[paying]).T)
+        paid = amounts[paying]
+        self.payouts_usd_b = float(np.add.accumulate(paid)[-1])  # summed in order
+        # Row i: paying firm i's payout to each investor (the products of the investors'
+        # shares and the payout, as a contiguous array).
+        investor_parts = self.investor_shares.T[paying] * paid[:, None]
         ledger.transfer_rows_to_block(self.firm_accounts[paying], self.model.investors.account,
                                       investor_parts, "shareholder_payout")
-        outside_parts = np.maximum(amounts[paying] - investor_parts.sum(axis=1), 0.0)
+        outside_parts = np.maximum(paid - investor_parts.sum(axis=1), 0.0)
         for f, outside in zip(paying.tolist(), outside_parts.tolist(), strict=True):
             ledger.transfer(self.firms[f].account, ledger.rest_of_economy, outside,
                             "shareholder_payout")
@@ -372,7 +420,7 @@ class CapitalMarket:
         p = model.params
         investors = model.investors
         # Fundamentals: smoothed earnings and adaptive growth expectations.
-        earnings = np.array([self._firm_earnings_usd_b(f) for f in self.firms])
+        earnings = self._all_firm_earnings_usd_b()
         low, high = EXPECTED_GROWTH_BOUNDS  # np.minimum/np.maximum: np.clip's result, faster
         growth_seen = np.minimum(np.maximum((earnings - self.earnings_usd_b)
                                             / np.maximum(np.abs(self.earnings_usd_b), 1e-3)
@@ -382,8 +430,9 @@ class CapitalMarket:
         self.earnings_usd_b = adaptive_update(self.earnings_usd_b, earnings, EARNINGS_SMOOTHING)
         value = self._fundamental_values()
         gap = value / self.price_usd_b - 1.0
-        log_returns = np.diff(np.log(np.array(self.price_history[-3:])), axis=0)
-        trend = log_returns.mean(axis=0)
+        log_prices = np.log(np.array(self.price_history[-3:]))
+        log_returns = log_prices[1:] - log_prices[:-1]  # np.diff(..., axis=0)
+        trend = np.add.reduce(log_returns, axis=0) / len(log_returns)  # .mean(axis=0)
         last_expected = self.expected_returns
         self.expected_returns = strategy_expected_returns(gap, trend, capability_news_logit,
                                                           self.exposure)
@@ -429,9 +478,11 @@ class CapitalMarket:
         affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
         buys *= affordable[:, None]
         # Match volumes per firm: the larger side is scaled to the smaller one.
-        volume = np.minimum(buys.sum(axis=0), sells.sum(axis=0))
-        buys *= volume / np.maximum(buys.sum(axis=0), 1e-12)
-        sells *= volume / np.maximum(sells.sum(axis=0), 1e-12)
+        bought = buys.sum(axis=0)
+        sold = sells.sum(axis=0)
+        volume = np.minimum(bought, sold)
+        buys *= volume / np.maximum(bought, 1e-12)
+        sells *= volume / np.maximum(sold, 1e-12)
         trade = buys - sells
         net_cash = -(trade * price).sum(axis=1)
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
