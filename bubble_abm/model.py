@@ -406,89 +406,127 @@ class BubbleModel(Model):
         total = compute_budget_usd / max(rent, 1e-9)
         weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
                             for o in self.gpu_owners])
-        return total * weights / weights.sum() if weights.sum() > 0 else weights
+        weight_total = weights.sum()
+        return total * weights / weight_total if weight_total > 0 else weights
+
+    def _compute_rent_accounts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Payer and payee accounts of the compute rents, one row per (lab buyer row, owner):
+        each lab twice (inference, then training), each paying every owner in turn. Accounts
+        never change, so they are built once."""
+        accounts = getattr(self, "_rent_accounts", None)
+        if accounts is None:
+            lab_accounts = np.array([lab.account for lab in self.labs] * 2)
+            owner_accounts = np.array([o.account for o in self.gpu_owners])
+            accounts = (np.repeat(lab_accounts, owner_accounts.size),
+                        np.tile(owner_accounts, lab_accounts.size))
+            for array in accounts:
+                array.flags.writeable = False
+            self._rent_accounts = accounts
+        return accounts
 
     def _clear_compute_market(self) -> None:
         p = self.params
         ledger = self.ledger
+        owners = self.gpu_owners
+        labs = self.labs
         n_gen = self.rents_usd_per_hour.size
         capacity = compute_market.capacity_hours_by_owner(
-            units_by_owner_and_generation([o.fleet for o in self.gpu_owners], n_gen))
+            units_by_owner_and_generation([o.fleet for o in owners], n_gen))
         average_rent = float(self.rents_usd_per_hour[-1])
-        inference_hours = np.array([
-            lab.tokens_served_t * 1e12 * lab.flop_per_token()
-            / (p.gpu_flop_per_second_h100e * p.inference_utilization * 3600.0)
-            if lab.alive else 0.0 for lab in self.labs])
-        training_hours = np.array([lab.training_budget_usd_b * 1e9 / average_rent
-                                   if lab.alive else 0.0 for lab in self.labs])
+        serving_flop_per_hour = p.gpu_flop_per_second_h100e * p.inference_utilization * 3600.0
+        buyer_hours = [lab.tokens_served_t * 1e12 * lab.flop_per_token() / serving_flop_per_hour
+                       if lab.alive else 0.0 for lab in labs]  # inference, then training
+        buyer_hours += [lab.training_budget_usd_b * 1e9 / average_rent if lab.alive else 0.0
+                        for lab in labs]
         inhouse = self._inhouse_hours()
         result = compute_market.clear_compute_market(
-            capacity, inhouse, np.concatenate([inference_hours, training_hours]),
-            self.rents_usd_per_hour)
+            capacity, inhouse, np.array(buyer_hours, dtype=float), self.rents_usd_per_hour)
         self.compute_result = result
         price = result.average_rent_usd_per_hour
         served = result.buyer_hours
         n = self.n_labs
         payments = served * price / 1e9
         owner_revenue = result.owner_revenue_usd_b()
-        revenue_share = owner_revenue / owner_revenue.sum() if owner_revenue.sum() > 0 else (
+        owner_revenue_total = owner_revenue.sum()
+        revenue_share = owner_revenue / owner_revenue_total if owner_revenue_total > 0 else (
             np.full(owner_revenue.size, 1.0 / owner_revenue.size))
-        lab_accounts = np.array([lab.account for lab in self.labs] * 2)
-        owner_accounts = np.array([o.account for o in self.gpu_owners])
-        ledger.transfer_many(np.repeat(lab_accounts, owner_accounts.size),
-                             np.tile(owner_accounts, lab_accounts.size),
-                             np.outer(payments, revenue_share).ravel(), "compute_rent")
+        payers, payees = self._compute_rent_accounts()
+        ledger.transfer_many(payers, payees, np.outer(payments, revenue_share).ravel(),
+                             "compute_rent")
         external_hours = result.external_hours.sum(axis=1)  # each row as summed alone
         inhouse_used = result.used_hours.sum(axis=1) - external_hours
         total_payments = payments.sum()
-        for i, owner in enumerate(self.gpu_owners):
-            owner.rent_revenue_usd_b = float(total_payments * revenue_share[i])
-            owner.inhouse_hours = float(inhouse_used[i])
-            owner.inhouse_revenue_usd_b = (inhouse_used[i]
-                                           * float(self.expected_rents_usd_per_hour[-1])
+        expected_newest_rent = float(self.expected_rents_usd_per_hour[-1])
+        opex = self.opex_by_generation()
+        used_hours = result.used_hours
+        roe = ledger.rest_of_economy
+        # Python floats from .tolist(): the same values as float(array[i]). (Where a numpy
+        # scalar was kept, it stays one: Python's sum() adds exact floats with compensation.)
+        for i, (owner, share, inhouse_i, external_i) in enumerate(zip(
+                owners, revenue_share.tolist(), inhouse_used.tolist(), external_hours.tolist(),
+                strict=True)):
+            owner.rent_revenue_usd_b = float(total_payments * share)
+            owner.inhouse_hours = inhouse_i
+            owner.inhouse_revenue_usd_b = (inhouse_used[i] * expected_newest_rent  # np.float64
                                            * p.inhouse_revenue_per_rent_dollar / 1e9)
-            ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
-                            "inhouse_ai_revenue")
-            owner.pay_operating_costs(result.used_hours[i])
-            owner.observe_demand(float(external_hours[i]), float(inhouse_used[i]))
+            ledger.transfer(roe, owner.account, owner.inhouse_revenue_usd_b, "inhouse_ai_revenue")
+            owner.pay_operating_costs(used_hours[i], opex)
+            owner.observe_demand(external_i, inhouse_i)
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
-        for i, lab in enumerate(self.labs):
-            lab.inference_spend_usd_b = float(payments[i])
-            lab.training_spend_usd_b = float(payments[n + i])
+        payment_list = payments.tolist()
+        for i, lab in enumerate(labs):
+            lab.inference_spend_usd_b = payment_list[i]
+            lab.training_spend_usd_b = payment_list[n + i]
             lab.training_flop_this_quarter = served[n + i] * flop_per_hour / (
                 p.rd_compute_multiplier)
         # Rents for next quarter, and the slower-moving expectations owners plan with. A
         # generation with nothing installed yet (the quarter it launches) had no market: its
         # posted rent and expected utilization carry over instead of reading as idle.
         utilization = result.utilization_by_generation
-        capacity_by_generation = result.capacity_hours.sum(axis=0)
+        capacity_by_generation = result.capacity_by_generation
         installed = capacity_by_generation > 0.0
+        newest_price = self.chipmakers[0].price_usd_per_h100e
+        base = compute_market.base_rents(newest_price, self.roadmap_generation, opex, p)
         self.rents_usd_per_hour = np.where(installed, compute_market.next_rents(
-            self.rents_usd_per_hour, utilization, self.roadmap_generation,
-            self.chipmakers[0].price_usd_per_h100e, p), self.rents_usd_per_hour)
-        self.rent_cycle_index = self._rent_cycle_index(capacity_by_generation)
+            self.rents_usd_per_hour, utilization, self.roadmap_generation, newest_price, p,
+            opex_usd_per_hour_by_generation=opex, base_rents_usd_per_hour=base),
+            self.rents_usd_per_hour)
+        self.rent_cycle_index = self._rent_cycle_index(
+            capacity_by_generation,
+            base if self.roadmap_generation >= n_gen - 1 else None)  # then the same trend
         self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
             self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
         self.expected_utilization += EXPECTATION_WEIGHT_RENTS * np.where(
             installed, utilization - self.expected_utilization, 0.0)
 
-    def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray) -> float:
+    def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray,
+                          base_rents_usd_per_hour: np.ndarray | None = None) -> float:
         """Posted rents relative to their generation's trend, averaged over installed capacity:
-        the cyclical part of rents (DESIGN §11 item 4), 1 at normal utilization."""
+        the cyclical part of rents (DESIGN §11 item 4), 1 at normal utilization.
+
+        ``base_rents_usd_per_hour``: the generations' trend rents
+        (:func:`compute_market.base_rents`) if the caller has them."""
         p = self.params
         n = self.rents_usd_per_hour.size
-        trend = rent_trend_usd_per_hour(
-            self.chipmakers[0].price_usd_per_h100e, p.rent_capital_charge_per_year,
-            float(self.opex_by_generation()[-1]), p.target_utilization)
-        base = rent_by_generation(trend, self.roadmap_generation, n,
-                                  p.older_generation_rent_discount)
-        base = np.maximum(base, self.opex_by_generation())
-        weights = np.zeros(n)
-        weights[: capacity_hours_by_generation.size] = capacity_hours_by_generation[:n]
-        if weights.sum() <= 0.0:
+        opex = self.opex_by_generation()
+        base = base_rents_usd_per_hour
+        if base is None:
+            trend = rent_trend_usd_per_hour(
+                self.chipmakers[0].price_usd_per_h100e, p.rent_capital_charge_per_year,
+                float(opex[-1]), p.target_utilization)
+            base = rent_by_generation(trend, self.roadmap_generation, n,
+                                      p.older_generation_rent_discount)
+        base = np.maximum(base, opex)
+        if capacity_hours_by_generation.size == n:
+            weights = capacity_hours_by_generation
+        else:
+            weights = np.zeros(n)
+            weights[: capacity_hours_by_generation.size] = capacity_hours_by_generation[:n]
+        weight_total = weights.sum()
+        if weight_total <= 0.0:
             return 1.0
         # np.average's arithmetic, without its per-call overhead
-        return float((self.rents_usd_per_hour / base * weights).sum() / weights.sum())
+        return float((self.rents_usd_per_hour / base * weights).sum() / weight_total)
 
     def _labs_train_and_pay(self) -> None:
         for lab in self.labs:

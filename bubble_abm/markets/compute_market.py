@@ -15,6 +15,7 @@ Clearing order within a quarter:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -40,9 +41,16 @@ class ComputeMarketResult:
     buyer_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
     average_rent_usd_per_hour: float = 0.0
 
+    @cached_property
+    def capacity_by_generation(self) -> np.ndarray:
+        """Capacity hours of each generation, all owners (read-only)."""
+        capacity = self.capacity_hours.sum(axis=0)
+        capacity.flags.writeable = False
+        return capacity
+
     @property
     def utilization_by_generation(self) -> np.ndarray:
-        capacity = self.capacity_hours.sum(axis=0)
+        capacity = self.capacity_by_generation
         return np.divide(self.used_hours.sum(axis=0), capacity,
                          out=np.zeros_like(capacity), where=capacity > 0)
 
@@ -73,19 +81,23 @@ def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarra
 def _fill_own_fleets_newest_first(free_hours: np.ndarray, demand_hours: np.ndarray
                                   ) -> np.ndarray:
     """Each owner's ``demand_hours`` taken from its own row of free capacity (owners ×
-    generations), newest first: :func:`_fill_newest_first` on each row, all owners at once."""
-    taken = np.zeros_like(free_hours)
-    remaining = np.array(demand_hours, dtype=float)
-    for generation in range(free_hours.shape[1] - 1, -1, -1):
-        available = free_hours[:, generation]
-        active = (remaining > 0.0) & (available > 0.0)
-        if not active.any():
-            continue
-        take = np.where(active, np.minimum(remaining, available), 0.0)
-        taken[:, generation] = np.where(
-            active, available * (take / np.where(active, available, 1.0)), 0.0)
-        remaining = remaining - take
-    return taken
+    generations), newest first: :func:`_fill_newest_first` on each row.
+
+    In Python floats, owner by owner (a few owners and generations: cheaper than numpy calls
+    per generation); the same IEEE arithmetic as the array form, so the same numbers."""
+    rows = free_hours.tolist()
+    taken_rows = []
+    for row, remaining in zip(rows, np.asarray(demand_hours, dtype=float).tolist(),
+                              strict=True):
+        taken = [0.0] * len(row)
+        for generation in range(len(row) - 1, -1, -1):
+            available = row[generation]
+            if remaining > 0.0 and available > 0.0:
+                take = min(remaining, available)
+                taken[generation] = available * (take / available)
+                remaining = remaining - take
+        taken_rows.append(taken)
+    return np.array(taken_rows, dtype=float).reshape(free_hours.shape)
 
 
 def clear_compute_market(
@@ -111,30 +123,50 @@ def clear_compute_market(
 
 def next_rents(
     previous_rents: np.ndarray, utilization_by_generation: np.ndarray, newest: int,
-    newest_gpu_price_usd: float, params,
+    newest_gpu_price_usd: float, params, *,
+    opex_usd_per_hour_by_generation: np.ndarray | None = None,
+    base_rents_usd_per_hour: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rents posted for next quarter: trend × generation discount × utilization multiplier.
 
     Each generation's rent moves ``rent_adjustment_speed`` of the way (in logs) to its target;
     a generation without a previous rent starts at its target. No owner rents a GPU below its
     own running cost, so each generation's rent is floored at its opex.
+
+    A caller that already has the opex by generation (``opex_usd_per_hour_by_generation``) or
+    :func:`base_rents` for the same arguments may pass them instead of having them recomputed.
     """
     p = params
     n = utilization_by_generation.size
-    opex = opex_usd_per_hour(np.arange(n), p.rent_opex_usd_per_hour,
-                             p.opex_decline_per_generation)
-    trend = rent_trend_usd_per_hour(newest_gpu_price_usd, p.rent_capital_charge_per_year,
-                                    float(opex[min(newest, n - 1)]), p.target_utilization)
-    base = rent_by_generation(trend, newest, n, p.older_generation_rent_discount)
+    opex = opex_usd_per_hour_by_generation
+    if opex is None:
+        opex = opex_usd_per_hour(np.arange(n), p.rent_opex_usd_per_hour,
+                                 p.opex_decline_per_generation)
+    base = base_rents_usd_per_hour
+    if base is None:
+        base = base_rents(newest_gpu_price_usd, newest, opex, p)
     multiplier = np.exp(p.rent_utilization_sensitivity
                         * (utilization_by_generation - p.target_utilization))
-    target = np.maximum(base * np.clip(multiplier, *RENT_MULTIPLIER_BOUNDS), opex)
+    low, high = RENT_MULTIPLIER_BOUNDS  # np.clip's arithmetic, without its call overhead
+    target = np.maximum(base * np.minimum(np.maximum(multiplier, low), high), opex)
     previous = np.zeros(n)
     previous[: min(n, previous_rents.size)] = previous_rents[:n]
     fresh = previous <= 0.0
     blended = np.exp((1 - p.rent_adjustment_speed) * np.log(np.where(fresh, target, previous))
                      + p.rent_adjustment_speed * np.log(target))
     return np.where(fresh, target, blended)
+
+
+def base_rents(newest_gpu_price_usd: float, newest: int, opex_usd_per_hour_by_generation:
+               np.ndarray, params) -> np.ndarray:
+    """Each generation's rent at target utilization: the newest generation's cost-based trend
+    rent, older ones at a discount per generation behind (before any opex floor)."""
+    p = params
+    opex = opex_usd_per_hour_by_generation
+    n = opex.size
+    trend = rent_trend_usd_per_hour(newest_gpu_price_usd, p.rent_capital_charge_per_year,
+                                    float(opex[min(newest, n - 1)]), p.target_utilization)
+    return rent_by_generation(trend, newest, n, p.older_generation_rent_discount)
 
 
 def capacity_hours_by_owner(units_by_generation: np.ndarray) -> np.ndarray:
