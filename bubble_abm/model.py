@@ -540,22 +540,38 @@ class BubbleModel(Model):
     def _owners_invest(self) -> None:
         price = self.chipmakers[0].price_usd_per_h100e
         expected_rent = float(self.expected_rents_usd_per_hour[-1])
-        capex = np.array([o.previous_ai_capex_usd_b for o in self.gpu_owners])
-        for owner in self.gpu_owners:
+        owners = self.gpu_owners
+        capex = np.array([o.previous_ai_capex_usd_b for o in owners])
+        for owner in owners:
             owner.run_legacy_business()
-        paybacks = expected_values_per_price(self.gpu_owners, expected_rent, price)
-        for i, owner in enumerate(self.gpu_owners):
-            others = np.concatenate((capex[:i], capex[i + 1:]))
-            peer_growth = 0.0
-            if hasattr(self, "_capex_before") and others.size:
-                before = np.concatenate((self._capex_before[:i], self._capex_before[i + 1:])).sum()
-                peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
-            owner.plan_capex(self.sentiment, float(min(max(peer_growth, -0.5), 1.0)),
-                             expected_rent, price, float(paybacks[i]))
+        paybacks = expected_values_per_price(owners, expected_rent, price).tolist()
+        peer_growth = self._peer_capex_growth(capex, getattr(self, "_capex_before", None))
+        sentiment = self.sentiment
+        for owner, growth, payback in zip(owners, peer_growth, paybacks, strict=True):
+            owner.plan_capex(sentiment, float(min(max(growth, -0.5), 1.0)), expected_rent,
+                             price, payback)
         self._capex_before = capex
-        gpu_market.place_orders(self.gpu_owners, self.chipmakers)
-        for owner in self.gpu_owners:
+        gpu_market.place_orders(owners, self.chipmakers)
+        for owner in owners:
             owner.build_datacentres()
+
+    def _peer_capex_growth(self, capex: np.ndarray, capex_before: np.ndarray | None
+                           ) -> list[float]:
+        """Each owner's peers' AI capex growth over the quarter (0 without a previous quarter,
+        without peers or without peers' capex before).
+
+        Each owner's peers are all the others; their capex is summed as the array of the others
+        alone would be (a row sum of the (owners, owners - 1) array of peers is the same sum)."""
+        n = capex.size
+        if capex_before is None or n < 2:
+            return [0.0] * n
+        peers = getattr(self, "_peer_index", None)
+        if peers is None or peers.shape[0] != n:
+            peers = np.array([[j for j in range(n) if j != i] for i in range(n)])
+            self._peer_index = peers
+        now = capex[peers].sum(axis=1).tolist()
+        before = capex_before[peers].sum(axis=1).tolist()
+        return [x / b - 1.0 if b > 1e-9 else 0.0 for x, b in zip(now, before, strict=True)]
 
     def _chipmakers_produce(self) -> None:
         for chipmaker in self.chipmakers:

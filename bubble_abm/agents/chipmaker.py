@@ -34,6 +34,8 @@ class Chipmaker(Agent):
         super().__init__(model)
         p = model.params
         self.account = model.ledger.open_account(f"chipmaker_{self.unique_id}", "chipmakers")
+        self._unit_cost_key: tuple | None = None  # (generation, params) of _unit_cost
+        self._unit_cost = 0.0
         self.market_share = market_share
         self.capacity_h100e_per_quarter = capacity_h100e
         self.capacity_pipeline: deque[float] = deque([0.0] * p.chip_capacity_lead_quarters)
@@ -63,10 +65,16 @@ class Chipmaker(Agent):
 
     @property
     def unit_cost_usd(self) -> float:
+        """Manufacturing cost of one H100e of the generation on sale (computed once per
+        generation: it is asked for many times a quarter)."""
         p = self.model.params
-        return float(cost_per_h100e_usd(self.generation, p.gpu_unit_cost_usd,
-                                        p.generation_cadence_quarters,
-                                        p.gpu_price_performance_doubling_years))
+        key = (self.generation, p)
+        if self._unit_cost_key != key:
+            self._unit_cost = float(cost_per_h100e_usd(self.generation, p.gpu_unit_cost_usd,
+                                                       p.generation_cadence_quarters,
+                                                       p.gpu_price_performance_doubling_years))
+            self._unit_cost_key = key
+        return self._unit_cost
 
     @property
     def price_usd_per_h100e(self) -> float:
