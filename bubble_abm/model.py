@@ -487,17 +487,20 @@ class BubbleModel(Model):
         installed = capacity_by_generation > 0.0
         newest_price = self.chipmakers[0].price_usd_per_h100e
         base = compute_market.base_rents(newest_price, self.roadmap_generation, opex, p)
-        self.rents_usd_per_hour = np.where(installed, compute_market.next_rents(
+        all_installed = installed.all()  # then the np.where calls below would change nothing
+        rents = compute_market.next_rents(
             self.rents_usd_per_hour, utilization, self.roadmap_generation, newest_price, p,
-            opex_usd_per_hour_by_generation=opex, base_rents_usd_per_hour=base),
-            self.rents_usd_per_hour)
+            opex_usd_per_hour_by_generation=opex, base_rents_usd_per_hour=base)
+        self.rents_usd_per_hour = (rents if all_installed
+                                   else np.where(installed, rents, self.rents_usd_per_hour))
         self.rent_cycle_index = self._rent_cycle_index(
             capacity_by_generation,
             base if self.roadmap_generation >= n_gen - 1 else None)  # then the same trend
         self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
             self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
-        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * np.where(
-            installed, utilization - self.expected_utilization, 0.0)
+        surprise = utilization - self.expected_utilization
+        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * (
+            surprise if all_installed else np.where(installed, surprise, 0.0))
 
     def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray,
                           base_rents_usd_per_hour: np.ndarray | None = None) -> float:

@@ -50,9 +50,12 @@ class ComputeMarketResult:
 
     @property
     def utilization_by_generation(self) -> np.ndarray:
-        capacity = self.capacity_by_generation
-        return np.divide(self.used_hours.sum(axis=0), capacity,
-                         out=np.zeros_like(capacity), where=capacity > 0)
+        """Used over capacity hours of each generation (0 where nothing is installed)."""
+        used = self.used_hours.sum(axis=0).tolist()
+        capacity = self.capacity_by_generation.tolist()
+        # np.divide(used, capacity, where=capacity > 0) into zeros, in Python floats
+        return np.array([u / c if c > 0 else 0.0 for u, c in zip(used, capacity, strict=True)],
+                        dtype=float)
 
     @property
     def utilization(self) -> float:
@@ -65,15 +68,17 @@ class ComputeMarketResult:
 
 def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:
     """Take ``demand_hours`` from free capacity (owners × generations), newest first."""
-    taken = np.zeros_like(free_hours)
+    taken = np.zeros(free_hours.shape)
+    # Each generation's free hours summed as its column alone would be (a row sum of the
+    # contiguous transpose is the same pairwise sum), all generations in one call.
+    totals = np.ascontiguousarray(free_hours.T).sum(axis=1).tolist()
     remaining = demand_hours
     for generation in range(free_hours.shape[1] - 1, -1, -1):
-        available = free_hours[:, generation]
-        total = available.sum()
+        total = totals[generation]
         if remaining <= 0.0 or total <= 0.0:
             continue
         take = min(remaining, total)
-        taken[:, generation] = available * (take / total)
+        taken[:, generation] = free_hours[:, generation] * (take / total)
         remaining -= take
     return taken
 
@@ -149,12 +154,17 @@ def next_rents(
                         * (utilization_by_generation - p.target_utilization))
     low, high = RENT_MULTIPLIER_BOUNDS  # np.clip's arithmetic, without its call overhead
     target = np.maximum(base * np.minimum(np.maximum(multiplier, low), high), opex)
-    previous = np.zeros(n)
-    previous[: min(n, previous_rents.size)] = previous_rents[:n]
+    if previous_rents.size >= n:
+        previous = previous_rents[:n]
+    else:
+        previous = np.zeros(n)
+        previous[: previous_rents.size] = previous_rents
     fresh = previous <= 0.0
-    blended = np.exp((1 - p.rent_adjustment_speed) * np.log(np.where(fresh, target, previous))
+    any_fresh = fresh.any()  # usually none: then the np.where calls would change nothing
+    blended = np.exp((1 - p.rent_adjustment_speed)
+                     * np.log(np.where(fresh, target, previous) if any_fresh else previous)
                      + p.rent_adjustment_speed * np.log(target))
-    return np.where(fresh, target, blended)
+    return np.where(fresh, target, blended) if any_fresh else blended
 
 
 def base_rents(newest_gpu_price_usd: float, newest: int, opex_usd_per_hour_by_generation:
