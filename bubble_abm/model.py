@@ -159,6 +159,8 @@ class BubbleModel(Model):
                                                 run_compute_flop=run_flop, partner_id=partners,
                                                 size=sizes))
         self.n_labs = n_labs
+        self.lab_accounts = np.array([lab.account for lab in self.labs])
+        self.lab_accounts.flags.writeable = False
         for i, lab in enumerate(self.labs):  # how far into its first run each lab is
             lab.run_quarters_done = (i * p.training_start_stagger_quarters
                                      % p.training_run_quarters)
@@ -286,12 +288,19 @@ class BubbleModel(Model):
     def lab_offers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What apps see of each lab: logit capability as buyers value it (open weights at a
         discount for support and reliability), price per million tokens, and whether it lives."""
-        p = self.params
-        logit = np.array([lab.capability_logit - (p.open_model_adoption_penalty_logit
-                                                  if lab.is_open else 0.0) for lab in self.labs])
-        price = np.array([lab.api_price_usd_per_m_tokens for lab in self.labs])
-        alive = np.array([lab.alive for lab in self.labs])
-        return logit, price, alive
+        return self._lab_quotes()[1:]
+
+    def _lab_quotes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each lab's logit capability, then :meth:`lab_offers` (each lab's capability is
+        computed once)."""
+        penalty = self.params.open_model_adoption_penalty_logit
+        labs = self.labs
+        capability = [lab.capability_logit for lab in labs]
+        logit = np.array([c - (penalty if lab.is_open else 0.0)
+                          for c, lab in zip(capability, labs, strict=True)])
+        price = np.array([lab.api_price_usd_per_m_tokens for lab in labs])
+        alive = np.array([lab.alive for lab in labs])
+        return np.array(capability), logit, price, alive
 
     def capability_news_logit(self) -> float:
         """The frontier's logit gain over the last four quarters minus a normal year's gain:
@@ -383,8 +392,10 @@ class BubbleModel(Model):
                 lab.decide_training_budget(self.sentiment)
 
     def _apps_buy_tokens(self) -> None:
-        self.apps.choose_models(*self.lab_offers())
-        self.customer_result = clear_customer_market(self)
+        capability, logit, price, alive = self._lab_quotes()
+        self.apps.choose_models(logit, price, alive)
+        # apps choosing labs changes no lab: the customer market uses the same quotes
+        self.customer_result = clear_customer_market(self, (capability, price, alive))
         self.apps.pay_overheads()
 
     def _inhouse_hours(self) -> np.ndarray:

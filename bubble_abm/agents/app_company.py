@@ -106,10 +106,12 @@ class AppPopulation:
         better = score[best] > score[self.lab] * (1.0 + p.app_switching_cost)
         switch = self.alive & (forced | (reviewing & better))
         # Not every reviewer lands on the single best lab: pick among labs by score share.
-        if switch.any():
-            weights = score**4 / (score**4).sum()
-            self.lab[switch] = choose_by_probability(self.model.rng, weights, int(switch.sum()))
-            self.switches = int(switch.sum())
+        switches = int(switch.sum())
+        if switches:
+            score_4 = score**4
+            weights = score_4 / score_4.sum()
+            self.lab[switch] = choose_by_probability(self.model.rng, weights, switches)
+            self.switches = switches
         else:
             self.switches = 0
 
