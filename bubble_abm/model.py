@@ -17,6 +17,7 @@ A quarter (DESIGN §2, §5), in this order:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -53,6 +54,9 @@ EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents sl
 IMPAIRMENT_DISCOUNT_PREMIUM = 0.05  # over the risk-free rate, for value in use
 SCRAP_AGE_FACTOR = 2.0  # GPUs are scrapped at twice their accounting life at the latest
 LEVERED_FLEET_SHARE = 0.05  # the levered cloud's share of the opening fleet (our estimate)
+
+# The scenario's shock quarters are read every quarter: each label is parsed once.
+_shock_quarter_index = functools.lru_cache(maxsize=64)(quarter_index)
 
 
 class BubbleModel(Model):
@@ -218,7 +222,7 @@ class BubbleModel(Model):
         p = self.params
         years = (self.quarter - self.start_index) / 4.0
         jump = (p.efficiency_jump_factor
-                if self.quarter >= quarter_index(p.efficiency_jump_quarter) else 1.0)
+                if self.quarter >= _shock_quarter_index(p.efficiency_jump_quarter) else 1.0)
         self.algorithmic_multiplier = float(scaling.algorithmic_multiplier(
             years, p.algorithmic_doubling_years)) * jump
         self.roadmap_generation = newest_generation(self.quarter, p.generation_cadence_quarters)
@@ -230,13 +234,13 @@ class BubbleModel(Model):
         self.gdp_usd_b_per_quarter = p.gdp_usd_b_per_year / 4.0 * (
             1.0 + p.gdp_growth_per_year) ** years
         self.legacy_growth_index = (1.0 + p.legacy_cash_flow_growth_per_year) ** years
-        shocked = self.quarter >= quarter_index(p.rate_shock_quarter)
+        shocked = self.quarter >= _shock_quarter_index(p.rate_shock_quarter)
         self.rate_shock_now = p.rate_shock if shocked else 0.0
         self.spread_shock_now = p.spread_shock if shocked else 0.0
         self.risk_free_rate = p.risk_free_rate + self.rate_shock_now
         self.supply_shock_fraction = (
             p.chip_supply_shock_fraction
-            if self.quarter >= quarter_index(p.chip_supply_shock_quarter) else 0.0)
+            if self.quarter >= _shock_quarter_index(p.chip_supply_shock_quarter) else 0.0)
 
     # --- capability ------------------------------------------------------------------------------
     def capability_logit_of(self, physical_flop: float, quarter: int) -> float:
@@ -377,7 +381,8 @@ class BubbleModel(Model):
     def _open_model_offer(self) -> tuple[float, float]:
         open_labs = [lab for lab in self.labs if lab.is_open and lab.alive]
         if not open_labs:  # no open models: the ceiling is the cheapest closed lab's cost × 3
-            rent = float(self.rents_usd_per_hour.mean())
+            rents = self.rents_usd_per_hour
+            rent = float(rents.sum() / rents.size)  # np.mean's arithmetic, without its overhead
             cost = min(lab.serving_cost_usd_per_m_tokens(rent) for lab in self.labs)
             return 3.0 * cost, self.lagged_frontier_base_logit()
         best = max(open_labs, key=lambda lab: lab.capability_logit)
@@ -386,10 +391,11 @@ class BubbleModel(Model):
     def _labs_decide(self) -> None:
         rent = float(self.rents_usd_per_hour[-1])  # serving runs on the newest GPUs first
         open_price, open_logit = self._open_model_offer()
+        sentiment = self.sentiment  # labs' prices and budgets do not move it
         for lab in self.labs:
             if lab.alive:
                 lab.set_api_price(rent, open_price, open_logit)
-                lab.decide_training_budget(self.sentiment)
+                lab.decide_training_budget(sentiment)
 
     def _apps_buy_tokens(self) -> None:
         capability, logit, price, alive = self._lab_quotes()
