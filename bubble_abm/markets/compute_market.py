@@ -40,6 +40,8 @@ class ComputeMarketResult:
     rents_usd_per_hour: np.ndarray  # (generations,) posted this quarter
     buyer_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
     average_rent_usd_per_hour: float = 0.0
+    # external_hours × rents_usd_per_hour, if already computed (clear_compute_market)
+    external_rent_usd: np.ndarray | None = field(default=None, repr=False)
 
     @cached_property
     def capacity_by_generation(self) -> np.ndarray:
@@ -63,7 +65,10 @@ class ComputeMarketResult:
         return float(self.used_hours.sum() / capacity) if capacity > 0 else 0.0
 
     def owner_revenue_usd_b(self) -> np.ndarray:
-        return (self.external_hours * self.rents_usd_per_hour[None, :]).sum(axis=1) / 1e9
+        external_rent = self.external_rent_usd
+        if external_rent is None:
+            external_rent = self.external_hours * self.rents_usd_per_hour[None, :]
+        return external_rent.sum(axis=1) / 1e9
 
 
 def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:
@@ -96,8 +101,10 @@ def _fill_own_fleets_newest_first(free_hours: np.ndarray, demand_hours: np.ndarr
                               strict=True):
         taken = [0.0] * len(row)
         for generation in range(len(row) - 1, -1, -1):
+            if not remaining > 0.0:  # it never rises again: nothing more is taken
+                break
             available = row[generation]
-            if remaining > 0.0 and available > 0.0:
+            if available > 0.0:
                 take = min(remaining, available)
                 taken[generation] = available * (take / available)
                 remaining = remaining - take
@@ -117,12 +124,12 @@ def clear_compute_market(
     wanted = buyer_hours.sum()
     served = buyer_hours * min(1.0, available / wanted) if wanted > 0 else buyer_hours.copy()
     external = _fill_newest_first(free, float(served.sum()))
-    result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
-                                 served)
+    external_rent = external * rents_usd_per_hour[None, :]
     hours = external.sum()
-    result.average_rent_usd_per_hour = (
-        float((external * rents_usd_per_hour[None, :]).sum() / hours) if hours > 0
-        else float(rents_usd_per_hour[-1]))
+    average_rent = (float(external_rent.sum() / hours) if hours > 0
+                    else float(rents_usd_per_hour[-1]))
+    result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
+                                 served, average_rent, external_rent)
     return result
 
 
