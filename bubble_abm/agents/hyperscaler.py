@@ -117,7 +117,7 @@ class Hyperscaler(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balance(self.account)
+        return self.model.ledger.balances_usd_b.item(self.account)  # ledger.balance, inlined
 
     @property
     def is_big_four(self) -> bool:
@@ -133,10 +133,12 @@ class Hyperscaler(Agent):
 
     def spendable_cash_usd_b(self) -> float:
         """Cash beyond a reserve for debt service (never spent on capex)."""
-        rate = self.model.risk_free_rate + self.credit_spread
+        model = self.model
+        rate = model.risk_free_rate + self.credit_spread
         reserve = DEBT_SERVICE_RESERVE_QUARTERS * self.debt_usd_b * (
             rate / 4.0 + DEBT_AMORTISATION_PER_QUARTER)
-        return max(self.cash_usd_b - reserve, 0.0)
+        # cash_usd_b, inlined: this is asked for dozens of times a quarter
+        return max(model.ledger.balances_usd_b.item(self.account) - reserve, 0.0)
 
     def annual_cash_flow_usd_b(self) -> float:
         """Operating cash flow run rate (legacy plus AI rents and products), per year."""
