@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
 from mesa import Agent
 
 from bubble_abm.core.hardware import cost_per_h100e_usd
-from bubble_abm.core.valuation import adaptive_update, growth_rate
+from bubble_abm.core.valuation import growth_rate
 
 CAPACITY_COST_PER_H100E_COST = 0.25  # expansion cost per unit of quarterly capacity, x unit cost
 MARKUP_FLOOR_SHARE = 0.15  # markup never falls below 15% of its base (price war floor)
@@ -129,12 +130,14 @@ class Chipmaker(Agent):
         net_orders = max(self.orders_h100e - self.cancelled_h100e, 0.0)
         observed_growth = growth_rate(net_orders, self.previous_net_orders_h100e)
         self.previous_net_orders_h100e = net_orders
-        self.expected_order_growth_per_quarter = float(adaptive_update(
-            self.expected_order_growth_per_quarter, observed_growth, p.demand_expectation_weight))
-        self.expected_orders_h100e = adaptive_update(
-            self.expected_orders_h100e, net_orders + 0.25 * self.backlog_total_h100e,
-            p.demand_expectation_weight,
-        )
+        # adaptive_update's arithmetic in scalars (the second stays a numpy scalar, as it was)
+        weight = p.demand_expectation_weight
+        expected = self.expected_order_growth_per_quarter
+        self.expected_order_growth_per_quarter = float(
+            expected + weight * (observed_growth - expected))
+        expected = self.expected_orders_h100e
+        self.expected_orders_h100e = np.float64(
+            expected + weight * (net_orders + 0.25 * self.backlog_total_h100e - expected))
         planned_growth = float(min(max(self.expected_order_growth_per_quarter,
                                        MIN_PLANNED_ORDER_GROWTH_PER_QUARTER),
                                    MAX_PLANNED_ORDER_GROWTH_PER_QUARTER))
