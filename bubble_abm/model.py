@@ -17,6 +17,7 @@ A quarter (DESIGN §2, §5), in this order:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -53,6 +54,9 @@ EXPECTATION_WEIGHT_RENTS = 0.25  # owners' expected rents follow posted rents sl
 IMPAIRMENT_DISCOUNT_PREMIUM = 0.05  # over the risk-free rate, for value in use
 SCRAP_AGE_FACTOR = 2.0  # GPUs are scrapped at twice their accounting life at the latest
 LEVERED_FLEET_SHARE = 0.05  # the levered cloud's share of the opening fleet (our estimate)
+
+# The scenario's shock quarters are read every quarter: each label is parsed once.
+_shock_quarter_index = functools.lru_cache(maxsize=64)(quarter_index)
 
 
 class BubbleModel(Model):
@@ -159,6 +163,8 @@ class BubbleModel(Model):
                                                 run_compute_flop=run_flop, partner_id=partners,
                                                 size=sizes))
         self.n_labs = n_labs
+        self.lab_accounts = np.array([lab.account for lab in self.labs])
+        self.lab_accounts.flags.writeable = False
         for i, lab in enumerate(self.labs):  # how far into its first run each lab is
             lab.run_quarters_done = (i * p.training_start_stagger_quarters
                                      % p.training_run_quarters)
@@ -216,7 +222,7 @@ class BubbleModel(Model):
         p = self.params
         years = (self.quarter - self.start_index) / 4.0
         jump = (p.efficiency_jump_factor
-                if self.quarter >= quarter_index(p.efficiency_jump_quarter) else 1.0)
+                if self.quarter >= _shock_quarter_index(p.efficiency_jump_quarter) else 1.0)
         self.algorithmic_multiplier = float(scaling.algorithmic_multiplier(
             years, p.algorithmic_doubling_years)) * jump
         self.roadmap_generation = newest_generation(self.quarter, p.generation_cadence_quarters)
@@ -228,13 +234,13 @@ class BubbleModel(Model):
         self.gdp_usd_b_per_quarter = p.gdp_usd_b_per_year / 4.0 * (
             1.0 + p.gdp_growth_per_year) ** years
         self.legacy_growth_index = (1.0 + p.legacy_cash_flow_growth_per_year) ** years
-        shocked = self.quarter >= quarter_index(p.rate_shock_quarter)
+        shocked = self.quarter >= _shock_quarter_index(p.rate_shock_quarter)
         self.rate_shock_now = p.rate_shock if shocked else 0.0
         self.spread_shock_now = p.spread_shock if shocked else 0.0
         self.risk_free_rate = p.risk_free_rate + self.rate_shock_now
         self.supply_shock_fraction = (
             p.chip_supply_shock_fraction
-            if self.quarter >= quarter_index(p.chip_supply_shock_quarter) else 0.0)
+            if self.quarter >= _shock_quarter_index(p.chip_supply_shock_quarter) else 0.0)
 
     # --- capability ------------------------------------------------------------------------------
     def capability_logit_of(self, physical_flop: float, quarter: int) -> float:
@@ -286,12 +292,19 @@ class BubbleModel(Model):
     def lab_offers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What apps see of each lab: logit capability as buyers value it (open weights at a
         discount for support and reliability), price per million tokens, and whether it lives."""
-        p = self.params
-        logit = np.array([lab.capability_logit - (p.open_model_adoption_penalty_logit
-                                                  if lab.is_open else 0.0) for lab in self.labs])
-        price = np.array([lab.api_price_usd_per_m_tokens for lab in self.labs])
-        alive = np.array([lab.alive for lab in self.labs])
-        return logit, price, alive
+        return self._lab_quotes()[1:]
+
+    def _lab_quotes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each lab's logit capability, then :meth:`lab_offers` (each lab's capability is
+        computed once)."""
+        penalty = self.params.open_model_adoption_penalty_logit
+        labs = self.labs
+        capability = [lab.capability_logit for lab in labs]
+        logit = np.array([c - (penalty if lab.is_open else 0.0)
+                          for c, lab in zip(capability, labs, strict=True)])
+        price = np.array([lab.api_price_usd_per_m_tokens for lab in labs])
+        alive = np.array([lab.alive for lab in labs])
+        return np.array(capability), logit, price, alive
 
     def capability_news_logit(self) -> float:
         """The frontier's logit gain over the last four quarters minus a normal year's gain:
@@ -368,7 +381,8 @@ class BubbleModel(Model):
     def _open_model_offer(self) -> tuple[float, float]:
         open_labs = [lab for lab in self.labs if lab.is_open and lab.alive]
         if not open_labs:  # no open models: the ceiling is the cheapest closed lab's cost × 3
-            rent = float(self.rents_usd_per_hour.mean())
+            rents = self.rents_usd_per_hour
+            rent = float(rents.sum() / rents.size)  # np.mean's arithmetic, without its overhead
             cost = min(lab.serving_cost_usd_per_m_tokens(rent) for lab in self.labs)
             return 3.0 * cost, self.lagged_frontier_base_logit()
         best = max(open_labs, key=lambda lab: lab.capability_logit)
@@ -377,14 +391,17 @@ class BubbleModel(Model):
     def _labs_decide(self) -> None:
         rent = float(self.rents_usd_per_hour[-1])  # serving runs on the newest GPUs first
         open_price, open_logit = self._open_model_offer()
+        sentiment = self.sentiment  # labs' prices and budgets do not move it
         for lab in self.labs:
             if lab.alive:
                 lab.set_api_price(rent, open_price, open_logit)
-                lab.decide_training_budget(self.sentiment)
+                lab.decide_training_budget(sentiment)
 
     def _apps_buy_tokens(self) -> None:
-        self.apps.choose_models(*self.lab_offers())
-        self.customer_result = clear_customer_market(self)
+        capability, logit, price, alive = self._lab_quotes()
+        self.apps.choose_models(logit, price, alive)
+        # apps choosing labs changes no lab: the customer market uses the same quotes
+        self.customer_result = clear_customer_market(self, (capability, price, alive))
         self.apps.pay_overheads()
 
     def _inhouse_hours(self) -> np.ndarray:
@@ -406,89 +423,130 @@ class BubbleModel(Model):
         total = compute_budget_usd / max(rent, 1e-9)
         weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
                             for o in self.gpu_owners])
-        return total * weights / weights.sum() if weights.sum() > 0 else weights
+        weight_total = weights.sum()
+        return total * weights / weight_total if weight_total > 0 else weights
+
+    def _compute_rent_accounts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Payer and payee accounts of the compute rents, one row per (lab buyer row, owner):
+        each lab twice (inference, then training), each paying every owner in turn. Accounts
+        never change, so they are built once."""
+        accounts = getattr(self, "_rent_accounts", None)
+        if accounts is None:
+            lab_accounts = np.array([lab.account for lab in self.labs] * 2)
+            owner_accounts = np.array([o.account for o in self.gpu_owners])
+            accounts = (np.repeat(lab_accounts, owner_accounts.size),
+                        np.tile(owner_accounts, lab_accounts.size))
+            for array in accounts:
+                array.flags.writeable = False
+            self._rent_accounts = accounts
+        return accounts
 
     def _clear_compute_market(self) -> None:
         p = self.params
         ledger = self.ledger
+        owners = self.gpu_owners
+        labs = self.labs
         n_gen = self.rents_usd_per_hour.size
         capacity = compute_market.capacity_hours_by_owner(
-            units_by_owner_and_generation([o.fleet for o in self.gpu_owners], n_gen))
+            units_by_owner_and_generation([o.fleet for o in owners], n_gen))
         average_rent = float(self.rents_usd_per_hour[-1])
-        inference_hours = np.array([
-            lab.tokens_served_t * 1e12 * lab.flop_per_token()
-            / (p.gpu_flop_per_second_h100e * p.inference_utilization * 3600.0)
-            if lab.alive else 0.0 for lab in self.labs])
-        training_hours = np.array([lab.training_budget_usd_b * 1e9 / average_rent
-                                   if lab.alive else 0.0 for lab in self.labs])
+        serving_flop_per_hour = p.gpu_flop_per_second_h100e * p.inference_utilization * 3600.0
+        buyer_hours = [lab.tokens_served_t * 1e12 * lab.flop_per_token() / serving_flop_per_hour
+                       if lab.alive else 0.0 for lab in labs]  # inference, then training
+        buyer_hours += [lab.training_budget_usd_b * 1e9 / average_rent if lab.alive else 0.0
+                        for lab in labs]
         inhouse = self._inhouse_hours()
         result = compute_market.clear_compute_market(
-            capacity, inhouse, np.concatenate([inference_hours, training_hours]),
-            self.rents_usd_per_hour)
+            capacity, inhouse, np.array(buyer_hours, dtype=float), self.rents_usd_per_hour)
         self.compute_result = result
         price = result.average_rent_usd_per_hour
         served = result.buyer_hours
         n = self.n_labs
         payments = served * price / 1e9
         owner_revenue = result.owner_revenue_usd_b()
-        revenue_share = owner_revenue / owner_revenue.sum() if owner_revenue.sum() > 0 else (
+        owner_revenue_total = owner_revenue.sum()
+        revenue_share = owner_revenue / owner_revenue_total if owner_revenue_total > 0 else (
             np.full(owner_revenue.size, 1.0 / owner_revenue.size))
-        lab_accounts = np.array([lab.account for lab in self.labs] * 2)
-        owner_accounts = np.array([o.account for o in self.gpu_owners])
-        ledger.transfer_many(np.repeat(lab_accounts, owner_accounts.size),
-                             np.tile(owner_accounts, lab_accounts.size),
-                             np.outer(payments, revenue_share).ravel(), "compute_rent")
+        payers, payees = self._compute_rent_accounts()
+        ledger.transfer_many(payers, payees, np.outer(payments, revenue_share).ravel(),
+                             "compute_rent")
         external_hours = result.external_hours.sum(axis=1)  # each row as summed alone
         inhouse_used = result.used_hours.sum(axis=1) - external_hours
         total_payments = payments.sum()
-        for i, owner in enumerate(self.gpu_owners):
-            owner.rent_revenue_usd_b = float(total_payments * revenue_share[i])
-            owner.inhouse_hours = float(inhouse_used[i])
-            owner.inhouse_revenue_usd_b = (inhouse_used[i]
-                                           * float(self.expected_rents_usd_per_hour[-1])
+        expected_newest_rent = float(self.expected_rents_usd_per_hour[-1])
+        opex = self.opex_by_generation()
+        used_hours = result.used_hours
+        roe = ledger.rest_of_economy
+        # Python floats from .tolist(): the same values as float(array[i]). (Where a numpy
+        # scalar was kept, it stays one: Python's sum() adds exact floats with compensation.)
+        for i, (owner, share, inhouse_i, external_i) in enumerate(zip(
+                owners, revenue_share.tolist(), inhouse_used.tolist(), external_hours.tolist(),
+                strict=True)):
+            owner.rent_revenue_usd_b = float(total_payments * share)
+            owner.inhouse_hours = inhouse_i
+            owner.inhouse_revenue_usd_b = (inhouse_used[i] * expected_newest_rent  # np.float64
                                            * p.inhouse_revenue_per_rent_dollar / 1e9)
-            ledger.transfer(ledger.rest_of_economy, owner.account, owner.inhouse_revenue_usd_b,
-                            "inhouse_ai_revenue")
-            owner.pay_operating_costs(result.used_hours[i])
-            owner.observe_demand(float(external_hours[i]), float(inhouse_used[i]))
+            ledger.transfer(roe, owner.account, owner.inhouse_revenue_usd_b, "inhouse_ai_revenue")
+            owner.pay_operating_costs(used_hours[i], opex)
+            owner.observe_demand(external_i, inhouse_i)
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
-        for i, lab in enumerate(self.labs):
-            lab.inference_spend_usd_b = float(payments[i])
-            lab.training_spend_usd_b = float(payments[n + i])
+        payment_list = payments.tolist()
+        for i, lab in enumerate(labs):
+            lab.inference_spend_usd_b = payment_list[i]
+            lab.training_spend_usd_b = payment_list[n + i]
             lab.training_flop_this_quarter = served[n + i] * flop_per_hour / (
                 p.rd_compute_multiplier)
         # Rents for next quarter, and the slower-moving expectations owners plan with. A
         # generation with nothing installed yet (the quarter it launches) had no market: its
         # posted rent and expected utilization carry over instead of reading as idle.
         utilization = result.utilization_by_generation
-        capacity_by_generation = result.capacity_hours.sum(axis=0)
+        capacity_by_generation = result.capacity_by_generation
         installed = capacity_by_generation > 0.0
-        self.rents_usd_per_hour = np.where(installed, compute_market.next_rents(
-            self.rents_usd_per_hour, utilization, self.roadmap_generation,
-            self.chipmakers[0].price_usd_per_h100e, p), self.rents_usd_per_hour)
-        self.rent_cycle_index = self._rent_cycle_index(capacity_by_generation)
+        newest_price = self.chipmakers[0].price_usd_per_h100e
+        base = compute_market.base_rents(newest_price, self.roadmap_generation, opex, p)
+        all_installed = installed.all()  # then the np.where calls below would change nothing
+        rents = compute_market.next_rents(
+            self.rents_usd_per_hour, utilization, self.roadmap_generation, newest_price, p,
+            opex_usd_per_hour_by_generation=opex, base_rents_usd_per_hour=base)
+        self.rents_usd_per_hour = (rents if all_installed
+                                   else np.where(installed, rents, self.rents_usd_per_hour))
+        self.rent_cycle_index = self._rent_cycle_index(
+            capacity_by_generation,
+            base if self.roadmap_generation >= n_gen - 1 else None)  # then the same trend
         self.expected_rents_usd_per_hour += EXPECTATION_WEIGHT_RENTS * (
             self.rents_usd_per_hour - self.expected_rents_usd_per_hour)
-        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * np.where(
-            installed, utilization - self.expected_utilization, 0.0)
+        surprise = utilization - self.expected_utilization
+        self.expected_utilization += EXPECTATION_WEIGHT_RENTS * (
+            surprise if all_installed else np.where(installed, surprise, 0.0))
 
-    def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray) -> float:
+    def _rent_cycle_index(self, capacity_hours_by_generation: np.ndarray,
+                          base_rents_usd_per_hour: np.ndarray | None = None) -> float:
         """Posted rents relative to their generation's trend, averaged over installed capacity:
-        the cyclical part of rents (DESIGN §11 item 4), 1 at normal utilization."""
+        the cyclical part of rents (DESIGN §11 item 4), 1 at normal utilization.
+
+        ``base_rents_usd_per_hour``: the generations' trend rents
+        (:func:`compute_market.base_rents`) if the caller has them."""
         p = self.params
         n = self.rents_usd_per_hour.size
-        trend = rent_trend_usd_per_hour(
-            self.chipmakers[0].price_usd_per_h100e, p.rent_capital_charge_per_year,
-            float(self.opex_by_generation()[-1]), p.target_utilization)
-        base = rent_by_generation(trend, self.roadmap_generation, n,
-                                  p.older_generation_rent_discount)
-        base = np.maximum(base, self.opex_by_generation())
-        weights = np.zeros(n)
-        weights[: capacity_hours_by_generation.size] = capacity_hours_by_generation[:n]
-        if weights.sum() <= 0.0:
+        opex = self.opex_by_generation()
+        base = base_rents_usd_per_hour
+        if base is None:
+            trend = rent_trend_usd_per_hour(
+                self.chipmakers[0].price_usd_per_h100e, p.rent_capital_charge_per_year,
+                float(opex[-1]), p.target_utilization)
+            base = rent_by_generation(trend, self.roadmap_generation, n,
+                                      p.older_generation_rent_discount)
+        base = np.maximum(base, opex)
+        if capacity_hours_by_generation.size == n:
+            weights = capacity_hours_by_generation
+        else:
+            weights = np.zeros(n)
+            weights[: capacity_hours_by_generation.size] = capacity_hours_by_generation[:n]
+        weight_total = weights.sum()
+        if weight_total <= 0.0:
             return 1.0
         # np.average's arithmetic, without its per-call overhead
-        return float((self.rents_usd_per_hour / base * weights).sum() / weights.sum())
+        return float((self.rents_usd_per_hour / base * weights).sum() / weight_total)
 
     def _labs_train_and_pay(self) -> None:
         for lab in self.labs:
@@ -502,22 +560,38 @@ class BubbleModel(Model):
     def _owners_invest(self) -> None:
         price = self.chipmakers[0].price_usd_per_h100e
         expected_rent = float(self.expected_rents_usd_per_hour[-1])
-        capex = np.array([o.previous_ai_capex_usd_b for o in self.gpu_owners])
-        for owner in self.gpu_owners:
+        owners = self.gpu_owners
+        capex = np.array([o.previous_ai_capex_usd_b for o in owners])
+        for owner in owners:
             owner.run_legacy_business()
-        paybacks = expected_values_per_price(self.gpu_owners, expected_rent, price)
-        for i, owner in enumerate(self.gpu_owners):
-            others = np.concatenate((capex[:i], capex[i + 1:]))
-            peer_growth = 0.0
-            if hasattr(self, "_capex_before") and others.size:
-                before = np.concatenate((self._capex_before[:i], self._capex_before[i + 1:])).sum()
-                peer_growth = others.sum() / before - 1.0 if before > 1e-9 else 0.0
-            owner.plan_capex(self.sentiment, float(min(max(peer_growth, -0.5), 1.0)),
-                             expected_rent, price, float(paybacks[i]))
+        paybacks = expected_values_per_price(owners, expected_rent, price).tolist()
+        peer_growth = self._peer_capex_growth(capex, getattr(self, "_capex_before", None))
+        sentiment = self.sentiment
+        for owner, growth, payback in zip(owners, peer_growth, paybacks, strict=True):
+            owner.plan_capex(sentiment, float(min(max(growth, -0.5), 1.0)), expected_rent,
+                             price, payback)
         self._capex_before = capex
-        gpu_market.place_orders(self.gpu_owners, self.chipmakers)
-        for owner in self.gpu_owners:
+        gpu_market.place_orders(owners, self.chipmakers)
+        for owner in owners:
             owner.build_datacentres()
+
+    def _peer_capex_growth(self, capex: np.ndarray, capex_before: np.ndarray | None
+                           ) -> list[float]:
+        """Each owner's peers' AI capex growth over the quarter (0 without a previous quarter,
+        without peers or without peers' capex before).
+
+        Each owner's peers are all the others; their capex is summed as the array of the others
+        alone would be (a row sum of the (owners, owners - 1) array of peers is the same sum)."""
+        n = capex.size
+        if capex_before is None or n < 2:
+            return [0.0] * n
+        peers = getattr(self, "_peer_index", None)
+        if peers is None or peers.shape[0] != n:
+            peers = np.array([[j for j in range(n) if j != i] for i in range(n)])
+            self._peer_index = peers
+        now = capex[peers].sum(axis=1).tolist()
+        before = capex_before[peers].sum(axis=1).tolist()
+        return [x / b - 1.0 if b > 1e-9 else 0.0 for x, b in zip(now, before, strict=True)]
 
     def _chipmakers_produce(self) -> None:
         for chipmaker in self.chipmakers:

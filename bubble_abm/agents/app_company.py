@@ -73,7 +73,10 @@ class AppPopulation:
         indices = np.arange(first, first + count)
         accounts = model.ledger.open_accounts([f"app_{i}" for i in indices], "apps")
         self.size = np.concatenate([self.size, model.rng.lognormal(0.0, 1.0, count)])
-        self.account = np.concatenate([self.account, accounts])
+        # The first apps' accounts stay the ledger's block (transfers to or from all of them
+        # then take its faster path, with the same books) until entrants are added.
+        self.account = (accounts if self.account.size == 0
+                        else np.concatenate([self.account, accounts]))
         self.lab = np.concatenate([self.lab, initial_lab])
         self.alive = np.concatenate([self.alive, np.ones(count, dtype=bool)])
         for name in ("revenue_usd_b", "token_cost_usd_b", "profit_usd_b", "tokens_t"):
@@ -106,10 +109,12 @@ class AppPopulation:
         better = score[best] > score[self.lab] * (1.0 + p.app_switching_cost)
         switch = self.alive & (forced | (reviewing & better))
         # Not every reviewer lands on the single best lab: pick among labs by score share.
-        if switch.any():
-            weights = score**4 / (score**4).sum()
-            self.lab[switch] = choose_by_probability(self.model.rng, weights, int(switch.sum()))
-            self.switches = int(switch.sum())
+        switches = int(switch.sum())
+        if switches:
+            score_4 = score**4
+            weights = score_4 / score_4.sum()
+            self.lab[switch] = choose_by_probability(self.model.rng, weights, switches)
+            self.switches = switches
         else:
             self.switches = 0
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
 from mesa import Agent
 
 from bubble_abm.core.hardware import cost_per_h100e_usd
-from bubble_abm.core.valuation import adaptive_update, growth_rate
+from bubble_abm.core.valuation import growth_rate
 
 CAPACITY_COST_PER_H100E_COST = 0.25  # expansion cost per unit of quarterly capacity, x unit cost
 MARKUP_FLOOR_SHARE = 0.15  # markup never falls below 15% of its base (price war floor)
@@ -34,6 +35,8 @@ class Chipmaker(Agent):
         super().__init__(model)
         p = model.params
         self.account = model.ledger.open_account(f"chipmaker_{self.unique_id}", "chipmakers")
+        self._unit_cost_key: tuple | None = None  # (generation, params) of _unit_cost
+        self._unit_cost = 0.0
         self.market_share = market_share
         self.capacity_h100e_per_quarter = capacity_h100e
         self.capacity_pipeline: deque[float] = deque([0.0] * p.chip_capacity_lead_quarters)
@@ -55,7 +58,7 @@ class Chipmaker(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balance(self.account)
+        return self.model.ledger.balances_usd_b.item(self.account)  # ledger.balance, inlined
 
     @property
     def backlog_total_h100e(self) -> float:
@@ -63,10 +66,16 @@ class Chipmaker(Agent):
 
     @property
     def unit_cost_usd(self) -> float:
+        """Manufacturing cost of one H100e of the generation on sale (computed once per
+        generation: it is asked for many times a quarter)."""
         p = self.model.params
-        return float(cost_per_h100e_usd(self.generation, p.gpu_unit_cost_usd,
-                                        p.generation_cadence_quarters,
-                                        p.gpu_price_performance_doubling_years))
+        key = (self.generation, p)
+        if self._unit_cost_key != key:
+            self._unit_cost = float(cost_per_h100e_usd(self.generation, p.gpu_unit_cost_usd,
+                                                       p.generation_cadence_quarters,
+                                                       p.gpu_price_performance_doubling_years))
+            self._unit_cost_key = key
+        return self._unit_cost
 
     @property
     def price_usd_per_h100e(self) -> float:
@@ -121,12 +130,14 @@ class Chipmaker(Agent):
         net_orders = max(self.orders_h100e - self.cancelled_h100e, 0.0)
         observed_growth = growth_rate(net_orders, self.previous_net_orders_h100e)
         self.previous_net_orders_h100e = net_orders
-        self.expected_order_growth_per_quarter = float(adaptive_update(
-            self.expected_order_growth_per_quarter, observed_growth, p.demand_expectation_weight))
-        self.expected_orders_h100e = adaptive_update(
-            self.expected_orders_h100e, net_orders + 0.25 * self.backlog_total_h100e,
-            p.demand_expectation_weight,
-        )
+        # adaptive_update's arithmetic in scalars (the second stays a numpy scalar, as it was)
+        weight = p.demand_expectation_weight
+        expected = self.expected_order_growth_per_quarter
+        self.expected_order_growth_per_quarter = float(
+            expected + weight * (observed_growth - expected))
+        expected = self.expected_orders_h100e
+        self.expected_orders_h100e = np.float64(
+            expected + weight * (net_orders + 0.25 * self.backlog_total_h100e - expected))
         planned_growth = float(min(max(self.expected_order_growth_per_quarter,
                                        MIN_PLANNED_ORDER_GROWTH_PER_QUARTER),
                                    MAX_PLANNED_ORDER_GROWTH_PER_QUARTER))

@@ -20,7 +20,7 @@ import numpy as np
 from mesa import Agent
 
 from bubble_abm.core.fleet import GpuFleet
-from bubble_abm.core.valuation import adaptive_update, growth_rate
+from bubble_abm.core.valuation import growth_rate
 
 DATACENTER_LIFE_QUARTERS = 60  # buildings and power: ~15 years
 NON_AI_ASSET_LIFE_QUARTERS = 24  # servers, networks, offices: ~6 years blended
@@ -117,7 +117,7 @@ class Hyperscaler(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balance(self.account)
+        return self.model.ledger.balances_usd_b.item(self.account)  # ledger.balance, inlined
 
     @property
     def is_big_four(self) -> bool:
@@ -133,10 +133,12 @@ class Hyperscaler(Agent):
 
     def spendable_cash_usd_b(self) -> float:
         """Cash beyond a reserve for debt service (never spent on capex)."""
-        rate = self.model.risk_free_rate + self.credit_spread
+        model = self.model
+        rate = model.risk_free_rate + self.credit_spread
         reserve = DEBT_SERVICE_RESERVE_QUARTERS * self.debt_usd_b * (
             rate / 4.0 + DEBT_AMORTISATION_PER_QUARTER)
-        return max(self.cash_usd_b - reserve, 0.0)
+        # cash_usd_b, inlined: this is asked for dozens of times a quarter
+        return max(model.ledger.balances_usd_b.item(self.account) - reserve, 0.0)
 
     def annual_cash_flow_usd_b(self) -> float:
         """Operating cash flow run rate (legacy plus AI rents and products), per year."""
@@ -147,10 +149,13 @@ class Hyperscaler(Agent):
         """Most debt lenders allow: a multiple of annual operating cash flow, by kind, and no
         more than the cash flow covers ``min_interest_coverage`` times at today's borrowing
         rate (risk-free plus own spread): dearer money supports less debt."""
+        return self._debt_ceiling_for_usd_b(self.annual_cash_flow_usd_b())
+
+    def _debt_ceiling_for_usd_b(self, cash_flow: float) -> float:
+        """:meth:`debt_ceiling_usd_b` at an annual operating cash flow the caller has."""
         p = self.model.params
         multiple = (p.big_four_max_debt_to_cash_flow if self.kind == "big_four"
                     else p.max_debt_to_cash_flow)
-        cash_flow = self.annual_cash_flow_usd_b()
         rate = max(self.model.risk_free_rate + self.credit_spread, 1e-6)
         return min(multiple * cash_flow, cash_flow / (p.min_interest_coverage * rate))
 
@@ -194,8 +199,9 @@ class Hyperscaler(Agent):
         """
         p = self.model.params
         observed_growth = growth_rate(self.demand_h100e, self.previous_demand_h100e)
-        self.expected_growth_per_quarter = float(adaptive_update(
-            self.expected_growth_per_quarter, observed_growth, p.demand_expectation_weight))
+        expected = self.expected_growth_per_quarter  # adaptive_update in Python floats
+        self.expected_growth_per_quarter = float(
+            expected + p.demand_expectation_weight * (observed_growth - expected))
         planned_growth = (self.expected_growth_per_quarter
                           + p.sentiment_capex_weight * 0.1 * (sentiment - 1.0)
                           + p.peer_capex_weight * 0.25 * (peer_capex_growth
@@ -205,9 +211,10 @@ class Hyperscaler(Agent):
         horizon = p.capex_planning_horizon_quarters
         target_installed = (self.demand_h100e * (1.0 + planned_growth) ** horizon
                             / p.target_utilization)
-        retiring = self.fleet.installed_h100e / (p.gpu_accounting_life_years * 4.0)
+        installed = self.fleet.installed_h100e
+        retiring = installed / (p.gpu_accounting_life_years * 4.0)
         on_order = self.on_order_h100e()
-        gap = target_installed - self.fleet.installed_h100e - on_order + retiring * horizon
+        gap = target_installed - installed - on_order + retiring * horizon
         desired = max(gap / max(horizon / 2.0, 1.0), 0.0)
 
         # Return test on *expected* rents (§11.3): a GPU earning less than its cost is not bought.
@@ -239,8 +246,9 @@ class Hyperscaler(Agent):
         """H100e a quarter's financing can pay for: operating cash flow, part of spare cash and
         of spare debt capacity (capex is funded mostly from cash flow; borrowing is spread)."""
         p = self.model.params
-        debt_room = max(self.debt_ceiling_usd_b() - self.debt_usd_b, 0.0)
-        funds = (self.annual_cash_flow_usd_b() / 4.0 + 0.25 * max(self.cash_usd_b, 0.0)
+        cash_flow = self.annual_cash_flow_usd_b()
+        debt_room = max(self._debt_ceiling_for_usd_b(cash_flow) - self.debt_usd_b, 0.0)
+        funds = (cash_flow / 4.0 + 0.25 * max(self.cash_usd_b, 0.0)
                  + debt_room / 8.0 - self.non_ai_capex_usd_b)
         return max(funds, 0.0) * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar))
 
@@ -249,8 +257,7 @@ class Hyperscaler(Agent):
         ledger = self.model.ledger
         due = self.datacenter_projects.popleft()
         self.datacenter_projects.append(0.0)
-        self.raise_funds(due)
-        paid = min(due, self.spendable_cash_usd_b())
+        paid = min(due, self.spendable_after_raising_usd_b(due))
         ledger.transfer(self.account, ledger.rest_of_economy, paid, "datacenter_capex")
         self.datacenter_book_usd_b += paid
         self.datacenter_capex_usd_b = paid
@@ -273,6 +280,18 @@ class Hyperscaler(Agent):
         amount = min(shortfall * 1.2, room)
         return self.model.capital_market.issue_bonds(self, amount)
 
+    def spendable_after_raising_usd_b(self, needed_usd_b: float) -> float:
+        """:meth:`raise_funds` for a payment (not debt service), then the spendable cash: the
+        same as calling the two in turn, with the spendable cash computed once when no bonds
+        were issued (then nothing it depends on changed)."""
+        spendable = self.spendable_cash_usd_b()
+        shortfall = needed_usd_b - max(spendable, 0.0)
+        if shortfall <= 0.0 or self.defaulted:
+            return spendable
+        room = max(self.debt_ceiling_usd_b() - self.debt_usd_b, 0.0)
+        self.model.capital_market.issue_bonds(self, min(shortfall * 1.2, room))
+        return self.spendable_cash_usd_b()
+
     def pay_interest_and_principal(self) -> None:
         """Coupon (risk-free plus own spread) and amortisation to bondholders."""
         p = self.model.params
@@ -285,10 +304,15 @@ class Hyperscaler(Agent):
                               + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment)
                               + self.model.spread_shock_now)
 
-    def pay_operating_costs(self, hours_used_by_generation: np.ndarray) -> None:
-        """Power and operations for the GPU-hours actually run, at each generation's cost."""
+    def pay_operating_costs(self, hours_used_by_generation: np.ndarray,
+                            opex_usd_per_hour_by_generation: np.ndarray | None = None) -> None:
+        """Power and operations for the GPU-hours actually run, at each generation's cost
+        (``opex_usd_per_hour_by_generation``: the model's, if the caller has it at hand)."""
         ledger = self.model.ledger
-        opex = float(hours_used_by_generation @ self.model.opex_by_generation()) / 1e9
+        opex_by_generation = (self.model.opex_by_generation()
+                              if opex_usd_per_hour_by_generation is None
+                              else opex_usd_per_hour_by_generation)
+        opex = float(hours_used_by_generation @ opex_by_generation) / 1e9
         ledger.transfer(self.account, ledger.rest_of_economy, min(opex, max(self.cash_usd_b, 0)),
                         "wages_and_opex")
 

@@ -15,6 +15,7 @@ Clearing order within a quarter:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,12 +40,24 @@ class ComputeMarketResult:
     rents_usd_per_hour: np.ndarray  # (generations,) posted this quarter
     buyer_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
     average_rent_usd_per_hour: float = 0.0
+    # external_hours × rents_usd_per_hour, if already computed (clear_compute_market)
+    external_rent_usd: np.ndarray | None = field(default=None, repr=False)
+
+    @cached_property
+    def capacity_by_generation(self) -> np.ndarray:
+        """Capacity hours of each generation, all owners (read-only)."""
+        capacity = self.capacity_hours.sum(axis=0)
+        capacity.flags.writeable = False
+        return capacity
 
     @property
     def utilization_by_generation(self) -> np.ndarray:
-        capacity = self.capacity_hours.sum(axis=0)
-        return np.divide(self.used_hours.sum(axis=0), capacity,
-                         out=np.zeros_like(capacity), where=capacity > 0)
+        """Used over capacity hours of each generation (0 where nothing is installed)."""
+        used = self.used_hours.sum(axis=0).tolist()
+        capacity = self.capacity_by_generation.tolist()
+        # np.divide(used, capacity, where=capacity > 0) into zeros, in Python floats
+        return np.array([u / c if c > 0 else 0.0 for u, c in zip(used, capacity, strict=True)],
+                        dtype=float)
 
     @property
     def utilization(self) -> float:
@@ -52,20 +65,25 @@ class ComputeMarketResult:
         return float(self.used_hours.sum() / capacity) if capacity > 0 else 0.0
 
     def owner_revenue_usd_b(self) -> np.ndarray:
-        return (self.external_hours * self.rents_usd_per_hour[None, :]).sum(axis=1) / 1e9
+        external_rent = self.external_rent_usd
+        if external_rent is None:
+            external_rent = self.external_hours * self.rents_usd_per_hour[None, :]
+        return external_rent.sum(axis=1) / 1e9
 
 
 def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:
     """Take ``demand_hours`` from free capacity (owners × generations), newest first."""
-    taken = np.zeros_like(free_hours)
+    taken = np.zeros(free_hours.shape)
+    # Each generation's free hours summed as its column alone would be (a row sum of the
+    # contiguous transpose is the same pairwise sum), all generations in one call.
+    totals = np.ascontiguousarray(free_hours.T).sum(axis=1).tolist()
     remaining = demand_hours
     for generation in range(free_hours.shape[1] - 1, -1, -1):
-        available = free_hours[:, generation]
-        total = available.sum()
+        total = totals[generation]
         if remaining <= 0.0 or total <= 0.0:
             continue
         take = min(remaining, total)
-        taken[:, generation] = available * (take / total)
+        taken[:, generation] = free_hours[:, generation] * (take / total)
         remaining -= take
     return taken
 
@@ -73,19 +91,25 @@ def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarra
 def _fill_own_fleets_newest_first(free_hours: np.ndarray, demand_hours: np.ndarray
                                   ) -> np.ndarray:
     """Each owner's ``demand_hours`` taken from its own row of free capacity (owners ×
-    generations), newest first: :func:`_fill_newest_first` on each row, all owners at once."""
-    taken = np.zeros_like(free_hours)
-    remaining = np.array(demand_hours, dtype=float)
-    for generation in range(free_hours.shape[1] - 1, -1, -1):
-        available = free_hours[:, generation]
-        active = (remaining > 0.0) & (available > 0.0)
-        if not active.any():
-            continue
-        take = np.where(active, np.minimum(remaining, available), 0.0)
-        taken[:, generation] = np.where(
-            active, available * (take / np.where(active, available, 1.0)), 0.0)
-        remaining = remaining - take
-    return taken
+    generations), newest first: :func:`_fill_newest_first` on each row.
+
+    In Python floats, owner by owner (a few owners and generations: cheaper than numpy calls
+    per generation); the same IEEE arithmetic as the array form, so the same numbers."""
+    rows = free_hours.tolist()
+    taken_rows = []
+    for row, remaining in zip(rows, np.asarray(demand_hours, dtype=float).tolist(),
+                              strict=True):
+        taken = [0.0] * len(row)
+        for generation in range(len(row) - 1, -1, -1):
+            if not remaining > 0.0:  # it never rises again: nothing more is taken
+                break
+            available = row[generation]
+            if available > 0.0:
+                take = min(remaining, available)
+                taken[generation] = available * (take / available)
+                remaining = remaining - take
+        taken_rows.append(taken)
+    return np.array(taken_rows, dtype=float).reshape(free_hours.shape)
 
 
 def clear_compute_market(
@@ -100,41 +124,66 @@ def clear_compute_market(
     wanted = buyer_hours.sum()
     served = buyer_hours * min(1.0, available / wanted) if wanted > 0 else buyer_hours.copy()
     external = _fill_newest_first(free, float(served.sum()))
-    result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
-                                 served)
+    external_rent = external * rents_usd_per_hour[None, :]
     hours = external.sum()
-    result.average_rent_usd_per_hour = (
-        float((external * rents_usd_per_hour[None, :]).sum() / hours) if hours > 0
-        else float(rents_usd_per_hour[-1]))
+    average_rent = (float(external_rent.sum() / hours) if hours > 0
+                    else float(rents_usd_per_hour[-1]))
+    result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
+                                 served, average_rent, external_rent)
     return result
 
 
 def next_rents(
     previous_rents: np.ndarray, utilization_by_generation: np.ndarray, newest: int,
-    newest_gpu_price_usd: float, params,
+    newest_gpu_price_usd: float, params, *,
+    opex_usd_per_hour_by_generation: np.ndarray | None = None,
+    base_rents_usd_per_hour: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rents posted for next quarter: trend × generation discount × utilization multiplier.
 
     Each generation's rent moves ``rent_adjustment_speed`` of the way (in logs) to its target;
     a generation without a previous rent starts at its target. No owner rents a GPU below its
     own running cost, so each generation's rent is floored at its opex.
+
+    A caller that already has the opex by generation (``opex_usd_per_hour_by_generation``) or
+    :func:`base_rents` for the same arguments may pass them instead of having them recomputed.
     """
     p = params
     n = utilization_by_generation.size
-    opex = opex_usd_per_hour(np.arange(n), p.rent_opex_usd_per_hour,
-                             p.opex_decline_per_generation)
-    trend = rent_trend_usd_per_hour(newest_gpu_price_usd, p.rent_capital_charge_per_year,
-                                    float(opex[min(newest, n - 1)]), p.target_utilization)
-    base = rent_by_generation(trend, newest, n, p.older_generation_rent_discount)
+    opex = opex_usd_per_hour_by_generation
+    if opex is None:
+        opex = opex_usd_per_hour(np.arange(n), p.rent_opex_usd_per_hour,
+                                 p.opex_decline_per_generation)
+    base = base_rents_usd_per_hour
+    if base is None:
+        base = base_rents(newest_gpu_price_usd, newest, opex, p)
     multiplier = np.exp(p.rent_utilization_sensitivity
                         * (utilization_by_generation - p.target_utilization))
-    target = np.maximum(base * np.clip(multiplier, *RENT_MULTIPLIER_BOUNDS), opex)
-    previous = np.zeros(n)
-    previous[: min(n, previous_rents.size)] = previous_rents[:n]
+    low, high = RENT_MULTIPLIER_BOUNDS  # np.clip's arithmetic, without its call overhead
+    target = np.maximum(base * np.minimum(np.maximum(multiplier, low), high), opex)
+    if previous_rents.size >= n:
+        previous = previous_rents[:n]
+    else:
+        previous = np.zeros(n)
+        previous[: previous_rents.size] = previous_rents
     fresh = previous <= 0.0
-    blended = np.exp((1 - p.rent_adjustment_speed) * np.log(np.where(fresh, target, previous))
+    any_fresh = fresh.any()  # usually none: then the np.where calls would change nothing
+    blended = np.exp((1 - p.rent_adjustment_speed)
+                     * np.log(np.where(fresh, target, previous) if any_fresh else previous)
                      + p.rent_adjustment_speed * np.log(target))
-    return np.where(fresh, target, blended)
+    return np.where(fresh, target, blended) if any_fresh else blended
+
+
+def base_rents(newest_gpu_price_usd: float, newest: int, opex_usd_per_hour_by_generation:
+               np.ndarray, params) -> np.ndarray:
+    """Each generation's rent at target utilization: the newest generation's cost-based trend
+    rent, older ones at a discount per generation behind (before any opex floor)."""
+    p = params
+    opex = opex_usd_per_hour_by_generation
+    n = opex.size
+    trend = rent_trend_usd_per_hour(newest_gpu_price_usd, p.rent_capital_charge_per_year,
+                                    float(opex[min(newest, n - 1)]), p.target_utilization)
+    return rent_by_generation(trend, newest, n, p.older_generation_rent_discount)
 
 
 def capacity_hours_by_owner(units_by_generation: np.ndarray) -> np.ndarray:

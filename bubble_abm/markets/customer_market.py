@@ -45,22 +45,31 @@ def spend_usd_b(tokens_t: np.ndarray, price_usd_per_m_tokens: np.ndarray) -> np.
     return tokens_t * 1e12 / TOKENS_PER_M * price_usd_per_m_tokens / 1e9
 
 
-def clear_customer_market(model) -> dict[str, float]:
-    """Customers buy from apps, apps buy tokens from labs; all payments through the ledger."""
+def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.ndarray]
+                          | None = None) -> dict[str, float]:
+    """Customers buy from apps, apps buy tokens from labs; all payments through the ledger.
+
+    ``lab_quotes``: each lab's logit capability, API price and whether it lives, if the caller
+    has them for the labs as they are now."""
     p = model.params
     apps = model.apps
     ledger = model.ledger
     labs = model.labs
-    lab_price = np.array([lab.api_price_usd_per_m_tokens for lab in labs])
-    lab_logit = np.array([lab.capability_logit for lab in labs])
-    lab_alive = np.array([lab.alive for lab in labs])
-    alive = apps.alive & lab_alive[apps.lab]  # apps whose lab failed sell nothing this quarter
-    customer_price = (1.0 + p.app_markup) * lab_price[apps.lab]
+    if lab_quotes is None:
+        lab_logit = np.array([lab.capability_logit for lab in labs])
+        lab_price = np.array([lab.api_price_usd_per_m_tokens for lab in labs])
+        lab_alive = np.array([lab.alive for lab in labs])
+    else:
+        lab_logit, lab_price, lab_alive = lab_quotes
+    app_lab = apps.lab
+    app_lab_price = lab_price[app_lab]
+    alive = apps.alive & lab_alive[app_lab]  # apps whose lab failed sell nothing this quarter
+    customer_price = (1.0 + p.app_markup) * app_lab_price
     # Customers, not apps, hold the demand: when apps exit or enter, the same customers are
     # shared among the apps selling (market shares in proportion to size).
     selling_size = apps.size[alive].sum()
     share_scale = model.initial_app_size_usd / selling_size if selling_size > 0 else 0.0
-    raw = token_demand_t(apps.size * share_scale, lab_logit[apps.lab], customer_price,
+    raw = token_demand_t(apps.size * share_scale, lab_logit[app_lab], customer_price,
                          model.adoption, model.usage_depth, model.anchor_logit,
                          model.reference_customer_price, p)
     tokens = np.where(alive, raw * model.token_demand_scale, 0.0)
@@ -70,17 +79,16 @@ def clear_customer_market(model) -> dict[str, float]:
     if total > budget > 0.0:
         tokens *= budget / total
         spending *= budget / total
-    fees = spend_usd_b(tokens, lab_price[apps.lab])
+    fees = spend_usd_b(tokens, app_lab_price)
     ledger.transfer_many(ledger.rest_of_economy, apps.account, spending, "customer_spending")
-    lab_accounts = np.array([lab.account for lab in labs])
-    ledger.transfer_many(apps.account, lab_accounts[apps.lab], fees, "api_fees")
+    ledger.transfer_many(apps.account, model.lab_accounts[app_lab], fees, "api_fees")
     apps.revenue_usd_b = spending
     apps.token_cost_usd_b = fees
     apps.tokens_t = tokens
-    lab_fees = np.bincount(apps.lab, weights=fees, minlength=len(labs))
-    lab_tokens = np.bincount(apps.lab, weights=tokens, minlength=len(labs))
+    lab_fees = np.bincount(app_lab, weights=fees, minlength=len(labs)).tolist()
+    lab_tokens = np.bincount(app_lab, weights=tokens, minlength=len(labs)).tolist()
     for lab, revenue, served in zip(labs, lab_fees, lab_tokens, strict=True):
-        lab.record_revenue(float(revenue), float(served))
+        lab.record_revenue(revenue, served)
     return {"customer_spend_usd_b": float(spending.sum()), "api_fees_usd_b": float(fees.sum()),
             "tokens_t": float(tokens.sum()),
             "demand_index": float(raw[alive].sum())}

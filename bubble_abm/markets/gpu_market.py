@@ -15,17 +15,22 @@ import numpy as np
 def place_orders(buyers: list, chipmakers: list) -> None:
     """Route each buyer's orders and cancellations to chipmakers by market share."""
     shares = np.array([c.market_share for c in chipmakers], dtype=float)
-    shares = shares / shares.sum()
-    for buyer in buyers:
-        for chipmaker, share in zip(chipmakers, shares, strict=True):
-            if buyer.orders_h100e > 0.0:
-                chipmaker.receive_order(buyer.unique_id, buyer.orders_h100e * share)
-            if buyer.cancelled_h100e > 0.0:
-                chipmaker.cancel_order(buyer.unique_id, buyer.cancelled_h100e * share)
+    # numpy scalars, as the array's elements: orders and backlogs keep their type (a Python
+    # sum() of exact floats would be compensated, of numpy scalars not)
+    pairs = list(zip(chipmakers, shares / shares.sum(), strict=True))
+    for buyer in buyers:  # each chipmaker gets the buyer's order, then its cancellation
+        orders, cancelled = buyer.orders_h100e, buyer.cancelled_h100e
+        if orders > 0.0:
+            for chipmaker, share in pairs:
+                chipmaker.receive_order(buyer.unique_id, orders * share)
+        if cancelled > 0.0:
+            for chipmaker, share in pairs:
+                chipmaker.cancel_order(buyer.unique_id, cancelled * share)
 
 
 def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
     """Ship from backlogs up to capacity; buyers pay on delivery and install the GPUs."""
+    roe = ledger.rest_of_economy
     for chipmaker in chipmakers:
         queued = {k: v for k, v in chipmaker.backlog_h100e.items() if v > 0.0}
         total = sum(queued.values())
@@ -35,27 +40,28 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
         fill = 1.0 if capacity >= total else capacity / total
         price = chipmaker.price_usd_per_h100e
         unit_cost = chipmaker.unit_cost_usd
+        generation = chipmaker.generation
+        backlog = chipmaker.backlog_h100e
         for buyer_id, units in queued.items():
             buyer = buyers_by_id.get(buyer_id)
             if buyer is None:
-                chipmaker.backlog_h100e[buyer_id] = 0.0
+                backlog[buyer_id] = 0.0
                 continue
             wanted = units * fill
             bill = wanted * price / 1e9
-            buyer.raise_funds(bill)
-            affordable = buyer.spendable_cash_usd_b() * 1e9 / price
+            affordable = buyer.spendable_after_raising_usd_b(bill) * 1e9 / price
             delivered = min(wanted, affordable)
             if delivered <= 0.0:
                 continue
             cost = delivered * price / 1e9
+            production_cost = delivered * unit_cost / 1e9
             ledger.transfer(buyer.account, chipmaker.account, cost, "gpu_sales")
-            ledger.transfer(chipmaker.account, ledger.rest_of_economy,
-                            delivered * unit_cost / 1e9, "chip_production_cost")
-            buyer.install(delivered, chipmaker.generation, cost)
-            chipmaker.backlog_h100e[buyer_id] = units - delivered
+            ledger.transfer(chipmaker.account, roe, production_cost, "chip_production_cost")
+            buyer.install(delivered, generation, cost)
+            backlog[buyer_id] = units - delivered
             chipmaker.shipments_h100e += delivered
             chipmaker.revenue_usd_b += cost
-            chipmaker.profit_usd_b += cost - delivered * unit_cost / 1e9
+            chipmaker.profit_usd_b += cost - production_cost
 
 
 def generation_unit_value_usd(newest_price_usd_per_h100e: float,
