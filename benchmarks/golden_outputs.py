@@ -6,8 +6,10 @@ Usage::
     python benchmarks/golden_outputs.py check DIR    # rerun and compare with DIR
 
 Runs ``baseline``, ``data_wall`` and ``efficiency_shock`` with seeds 1 and 2 over their full
-horizon (40 quarters), plus one baseline run with 1,000 apps and 1,000 investors, and compares
-the model table, the agent table and the last quarter's transactions-flow matrix. ``check``
+horizon (40 quarters), one baseline run with 1,000 apps and 1,000 investors, three baseline
+runs with odd populations (13 owners and 9 chipmakers; 3 owners, 1 chipmaker and no open labs;
+21 labs) and the four other scenarios (30 quarters each), and compares the model table, the
+agent table and the last quarter's transactions-flow matrix. ``check``
 prints, per run and table, whether the output is bit-identical and otherwise the largest
 relative difference; it exits non-zero unless every table is bit-identical (or within
 ``--rtol`` if given). Meant for performance work: an optimisation must not change a single
@@ -29,6 +31,19 @@ from bubble_abm.scenarios import load_scenario
 RUNS = [(scenario, seed, {}) for scenario in ("baseline", "data_wall", "efficiency_shock")
         for seed in (1, 2)]
 RUNS.append(("baseline", 3, {"n_app_companies": 1000, "n_investors": 1000}))
+# Odd populations (8 or more owners, a single chipmaker, no open labs, many labs) and the other
+# scenarios: NumPy sums 8 or more values pairwise, so an array form that matches on 7 owners
+# can differ on 13, and shocks take branches the baseline never does.
+RUNS += [
+    ("baseline", 5, {"n_hyperscalers": 9, "n_other_owners": 4, "n_chipmakers": 9,
+                     "n_quarters": 30}),
+    ("baseline", 6, {"n_hyperscalers": 2, "n_other_owners": 1, "n_chipmakers": 1,
+                     "n_open_labs": 0, "n_quarters": 30}),
+    ("baseline", 7, {"n_closed_labs": 12, "n_open_labs": 9, "n_app_companies": 300,
+                     "n_quarters": 30}),
+]
+RUNS += [(scenario, 8, {"n_quarters": 30}) for scenario in
+         ("chip_supply_shock", "credit_shock", "open_catchup", "efficiency_compounds")]
 
 
 def run_tables(scenario: str, seed: int, overrides: dict) -> dict[str, pd.DataFrame]:
