@@ -10,6 +10,7 @@ only while its rent covers the operating cost of an hour.
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 import numpy as np
 
@@ -221,34 +222,41 @@ class GpuFleet:
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
 
 
-def _settle_fleets(fleets: list[GpuFleet]) -> tuple[dict[str, np.ndarray], list[int]]:
+def _settle_fleets(fleets: list[GpuFleet], set_by_caller: tuple[str, ...] = ()
+                   ) -> tuple[dict[str, np.ndarray], list[int]]:
     """Every fleet's vintages, with the deliveries each has queued appended, as one array per
     field (fleet after fleet), and the fleets' bounds in them.
 
     The same arrays as :meth:`GpuFleet._settle` on each fleet, then concatenated, but with one
     conversion of all queued rows and one concatenation per field for all fleets (not one per
     fleet and field). Each fleet's arrays become slices of these (they are never changed in
-    place).
+    place), except the fields in ``set_by_caller``, which the caller replaces on every fleet
+    at once.
     """
     queued = [fleet._pending for fleet in fleets]
+    counts = [len(rows_of_fleet) for rows_of_fleet in queued]
     rows = np.array([row for rows in queued for row in rows], dtype=float).reshape(
         -1, len(VINTAGE_FIELDS))  # generation and age are small integers, held exactly
-    sizes = [fleet._units_h100e.size + len(rows_of_fleet)
-             for fleet, rows_of_fleet in zip(fleets, queued, strict=True)]
-    bounds = np.cumsum([0] + sizes).tolist()
+    sizes = [fleet._units_h100e.size + count for fleet, count in zip(fleets, counts, strict=True)]
+    bounds = [0, *accumulate(sizes)]
     vintages = {}
     for column, name in enumerate(VINTAGE_FIELDS):
         private = "_" + name
-        dtype = fleets[0].__dict__[private].dtype if fleets else float
-        new = rows[:, column].astype(dtype)
+        new = rows[:, column]  # np.concatenate copies (and casts) it
+        if fleets and fleets[0].__dict__[private].dtype != new.dtype:
+            new = new.astype(fleets[0].__dict__[private].dtype)
         pieces, first = [], 0
-        for fleet, rows_of_fleet in zip(fleets, queued, strict=True):
-            pieces += [fleet.__dict__[private], new[first:first + len(rows_of_fleet)]]
-            first += len(rows_of_fleet)
-        vintages[name] = np.concatenate(pieces) if pieces else new
+        for fleet, count in zip(fleets, counts, strict=True):
+            pieces.append(fleet.__dict__[private])
+            if count:
+                pieces.append(new[first:first + count])
+                first += count
+        vintages[name] = np.concatenate(pieces) if pieces else new.copy()
+    sliced = [name for name in VINTAGE_FIELDS if name not in set_by_caller]
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
-        for name in VINTAGE_FIELDS:
-            fleet.__dict__["_" + name] = vintages[name][start:stop]
+        state = fleet.__dict__
+        for name in sliced:
+            state["_" + name] = vintages[name][start:stop]
         fleet._pending.clear()
     return vintages, bounds
 
@@ -284,41 +292,67 @@ def depreciate_impair_and_retire(
     Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
     stranded), $B and H100e.
     """
-    vintages, bounds = _settle_fleets(fleets)
+    # Book value, age and impairments are replaced on every fleet below.
+    vintages, bounds = _settle_fleets(fleets, ("book_usd_b", "age_quarters", "impaired_usd_b"))
     age, book, units = vintages["age_quarters"], vintages["book_usd_b"], vintages["units_h100e"]
     generation, impaired = vintages["generation"], vintages["impaired_usd_b"]
-
-    charge = _depreciation_charge(age, book, accounting_life_quarters)
+    # Rows: depreciation, impairment, idle units, idle book, impaired book per vintage, so one
+    # reduction per fleet sums all five (each row's slice summed as its own .sum() would be).
+    per_vintage = np.empty((5, book.size))
+    charge = per_vintage[0]
+    charge[:] = _depreciation_charge(age, book, accounting_life_quarters)
     book = book - charge
     age = age + 1
     value_generation = np.minimum(np.maximum(generation, 0),
                                   value_per_unit_usd_by_generation.size - 1)
     recoverable = units * value_per_unit_usd_by_generation[value_generation] / 1e9
-    loss = np.maximum(book - recoverable, 0.0)
+    loss = np.maximum(book - recoverable, 0.0, out=per_vintage[1])
     book = book - loss
-    impaired = impaired + loss
+    impaired = np.add(impaired, loss, out=per_vintage[4])
     keep = economic_by_generation[value_generation] & (age < scrap_age_quarters)
+    # _idle_share is elementwise: per generation first, then per vintage, gives its values.
+    idle_by_generation = _idle_share(utilization_by_generation, normal_utilization)
 
-    charges, losses, scrapped = [], [], []
+    if keep.all():  # the usual quarter: nothing scrapped, the arrays stay as they are
+        if utilization_by_generation.size == value_per_unit_usd_by_generation.size:
+            idle_share = idle_by_generation[value_generation]
+        else:
+            idle_share = idle_by_generation[
+                np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
+        np.multiply(units, idle_share, out=per_vintage[2])
+        np.multiply(book, idle_share, out=per_vintage[3])
+        results = []
+        for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
+            fleet_impaired = impaired[start:stop]
+            fleet._book_usd_b = book[start:stop]
+            fleet._age_quarters = age[start:stop]
+            fleet._impaired_usd_b = fleet_impaired
+            fleet_charge, fleet_loss, idle_units, idle_book, impaired_total = np.add.reduce(
+                per_vintage[:, start:stop], axis=1).tolist()
+            fleet._totals["impaired_usd_b"] = (fleet_impaired, impaired_total)
+            results.append((fleet_charge, fleet_loss, 0.0, idle_units, idle_book,
+                            idle_book + impaired_total))
+        return results
+
+    charges_and_losses, scrapped = [], []
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
-        charges.append(float(charge[start:stop].sum()))
-        losses.append(float(loss[start:stop].sum()))
+        charges_and_losses.append(np.add.reduce(per_vintage[:2, start:stop], axis=1).tolist())
         fleet._book_usd_b = book[start:stop]
         fleet._age_quarters = age[start:stop]
         fleet._impaired_usd_b = impaired[start:stop]
         scrapped.append(fleet.retire(keep[start:stop]))
-    if not keep.all():  # some vintages were scrapped: read the fleets again
-        book = np.concatenate([fleet._book_usd_b for fleet in fleets])
-        units = np.concatenate([fleet._units_h100e for fleet in fleets])
-        generation = np.concatenate([fleet._generation for fleet in fleets])
-        bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
-    used = utilization_by_generation[
+    # some vintages were scrapped: read the fleets again
+    book = np.concatenate([fleet._book_usd_b for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    bounds = [0, *accumulate(fleet._book_usd_b.size for fleet in fleets)]
+    idle_share = idle_by_generation[
         np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
-    idle_share = _idle_share(used, normal_utilization)
     idle_units, idle_book = units * idle_share, book * idle_share
     results = []
     for i, (fleet, start, stop) in enumerate(zip(fleets, bounds[:-1], bounds[1:], strict=True)):
         fleet_idle_book = float(idle_book[start:stop].sum())
-        results.append((charges[i], losses[i], scrapped[i], float(idle_units[start:stop].sum()),
+        results.append((*charges_and_losses[i], scrapped[i],
+                        float(idle_units[start:stop].sum()),
                         fleet_idle_book, fleet_idle_book + fleet.impaired_value_usd_b))
     return results
