@@ -64,14 +64,30 @@ def value_in_use_per_unit_usd(
     )
     decay = rent_discount_per_generation ** (1.0 / generation_cadence_quarters)
     discount = (1.0 + discount_rate_per_year) ** -0.25
-    quarters = _QUARTERS_AHEAD
-    alive = quarters <= life[:, None]
-    rent_path = rent_usd_per_hour[:, None] * utilization[:, None] * decay**quarters
+    alive = life[:, None] >= _QUARTERS_AHEAD
+    rent_path = rent_usd_per_hour[:, None] * utilization[:, None]
+    if decay != 1.0:  # x * 1.0 is x: without decay the path is flat, one column will do
+        rent_path = rent_path * _powers_ahead(decay)
     opex = np.asarray(opex_usd_per_hour, dtype=float)
     if opex.shape != utilization.shape:
         opex = np.broadcast_to(opex, utilization.shape)
     net = np.maximum(rent_path - opex[:, None] * utilization[:, None], 0.0)
-    return (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
+    return (net * alive * _powers_ahead(discount)).sum(axis=1) * HOURS_PER_QUARTER
+
+
+_POWERS_AHEAD: dict[float, np.ndarray] = {}
+
+
+def _powers_ahead(base: float) -> np.ndarray:
+    """``base ** _QUARTERS_AHEAD`` (read-only), kept per base: the same few recur."""
+    powers = _POWERS_AHEAD.get(base)
+    if powers is None:
+        if len(_POWERS_AHEAD) >= 64:
+            _POWERS_AHEAD.clear()
+        powers = base**_QUARTERS_AHEAD
+        powers.flags.writeable = False
+        _POWERS_AHEAD[base] = powers
+    return powers
 
 
 def _depreciation_charge(age_quarters: np.ndarray, book_usd_b: np.ndarray,
