@@ -308,22 +308,25 @@ def depreciate_impair_and_retire(
     Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
     stranded), $B and H100e.
     """
-    # Book value, age and impairments are replaced on every fleet below.
-    vintages, bounds = _settle_fleets(fleets, ("book_usd_b", "age_quarters", "impaired_usd_b"))
-    age, book, units = vintages["age_quarters"], vintages["book_usd_b"], vintages["units_h100e"]
+    # Units, book value, age and impairments are set on every fleet below.
+    vintages, bounds = _settle_fleets(
+        fleets, ("units_h100e", "book_usd_b", "age_quarters", "impaired_usd_b"))
+    age, book = vintages["age_quarters"], vintages["book_usd_b"]
     generation, impaired = vintages["generation"], vintages["impaired_usd_b"]
-    # Rows: depreciation, impairment, idle units, idle book, impaired book per vintage, so one
-    # reduction per fleet sums all five (each row's slice summed as its own .sum() would be).
-    per_vintage = np.empty((5, book.size))
-    charge = per_vintage[0]
+    # Rows: depreciation, impairment, idle units, idle book, impaired book, book and units per
+    # vintage, so one reduction per fleet sums all seven (each row's slice summed as its own
+    # .sum() would be); the last three are the fleets' new arrays and cached totals.
+    per_vintage = np.empty((7, book.size))
+    charge, units = per_vintage[0], per_vintage[6]
     charge[:] = _depreciation_charge(age, book, accounting_life_quarters)
+    units[:] = vintages["units_h100e"]
     book = book - charge
     age = age + 1
     value_generation = np.minimum(np.maximum(generation, 0),
                                   value_per_unit_usd_by_generation.size - 1)
     recoverable = units * value_per_unit_usd_by_generation[value_generation] / 1e9
     loss = np.maximum(book - recoverable, 0.0, out=per_vintage[1])
-    book = book - loss
+    book = np.subtract(book, loss, out=per_vintage[5])
     impaired = np.add(impaired, loss, out=per_vintage[4])
     keep = economic_by_generation[value_generation] & (age < scrap_age_quarters)
     # _idle_share is elementwise: per generation first, then per vintage, gives its values.
@@ -339,13 +342,17 @@ def depreciate_impair_and_retire(
         np.multiply(book, idle_share, out=per_vintage[3])
         results = []
         for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
+            fleet_units, fleet_book = units[start:stop], book[start:stop]
             fleet_impaired = impaired[start:stop]
-            fleet._book_usd_b = book[start:stop]
+            fleet._units_h100e, fleet._book_usd_b = fleet_units, fleet_book
             fleet._age_quarters = age[start:stop]
             fleet._impaired_usd_b = fleet_impaired
-            fleet_charge, fleet_loss, idle_units, idle_book, impaired_total = np.add.reduce(
-                per_vintage[:, start:stop], axis=1).tolist()
-            fleet._totals["impaired_usd_b"] = (fleet_impaired, impaired_total)
+            (fleet_charge, fleet_loss, idle_units, idle_book, impaired_total, book_total,
+             units_total) = np.add.reduce(per_vintage[:, start:stop], axis=1).tolist()
+            totals = fleet._totals  # as GpuFleet._total would find them
+            totals["units_h100e"] = (fleet_units, units_total)
+            totals["book_usd_b"] = (fleet_book, book_total)
+            totals["impaired_usd_b"] = (fleet_impaired, impaired_total)
             results.append((fleet_charge, fleet_loss, 0.0, idle_units, idle_book,
                             idle_book + impaired_total))
         return results
@@ -353,6 +360,7 @@ def depreciate_impair_and_retire(
     charges_and_losses, scrapped = [], []
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
         charges_and_losses.append(np.add.reduce(per_vintage[:2, start:stop], axis=1).tolist())
+        fleet._units_h100e = units[start:stop]
         fleet._book_usd_b = book[start:stop]
         fleet._age_quarters = age[start:stop]
         fleet._impaired_usd_b = impaired[start:stop]
