@@ -343,6 +343,8 @@ def sigmoid(x: ArrayLike) -> float | np.ndarray:
 
     The tanh form never overflows; it returns exactly 0.0 or 1.0 only for ``|x|`` above ~37.
     """
+    if type(x) is float:  # the same operations on Python floats (numpy's tanh all the same)
+        return 0.5 * (1.0 + float(np.tanh(0.5 * x)))
     return _out(0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float))))
 
 
