@@ -124,6 +124,24 @@ def _vintage_field(name: str) -> property:
     return property(get, set_)
 
 
+def _field_total(name: str, doc: str) -> property:
+    """Sum of one vintage field, computed once per version of its array (the arrays are
+    replaced, never changed in place) and kept in ``fleet._totals``."""
+    private = "_" + name
+
+    def get(fleet: GpuFleet) -> float:
+        if fleet._pending:
+            fleet._settle()
+        values = fleet.__dict__[private]
+        cached = fleet._totals.get(name)
+        if cached is None or cached[0] is not values:
+            cached = (values, float(values.sum()))
+            fleet._totals[name] = cached
+        return cached[1]
+
+    return property(get, doc=doc)
+
+
 class GpuFleet:
     """Vintages of one owner's installed GPUs: one array per field, one row per vintage.
 
@@ -165,27 +183,11 @@ class GpuFleet:
         if self._pending:
             _settle_fleets([self])
 
-    def _total(self, name: str) -> float:
-        """Sum of one vintage field, computed once per version of its array."""
-        values = getattr(self, name)
-        cached = self._totals.get(name)
-        if cached is None or cached[0] is not values:
-            cached = (values, float(values.sum()))
-            self._totals[name] = cached
-        return cached[1]
-
-    @property
-    def installed_h100e(self) -> float:
-        return self._total("units_h100e")
-
-    @property
-    def book_value_usd_b(self) -> float:
-        return self._total("book_usd_b")
-
-    @property
-    def impaired_value_usd_b(self) -> float:
-        """Book value written off as impaired on the vintages still installed ($B)."""
-        return self._total("impaired_usd_b")
+    installed_h100e = _field_total("units_h100e", "Installed units (H100e).")
+    book_value_usd_b = _field_total("book_usd_b", "Book value of the installed vintages ($B).")
+    impaired_value_usd_b = _field_total(
+        "impaired_usd_b",
+        "Book value written off as impaired on the vintages still installed ($B).")
 
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
@@ -349,7 +351,7 @@ def depreciate_impair_and_retire(
             fleet._impaired_usd_b = fleet_impaired
             (fleet_charge, fleet_loss, idle_units, idle_book, impaired_total, book_total,
              units_total) = np.add.reduce(per_vintage[:, start:stop], axis=1).tolist()
-            totals = fleet._totals  # as GpuFleet._total would find them
+            totals = fleet._totals  # as the fleet's total properties keep them
             totals["units_h100e"] = (fleet_units, units_total)
             totals["book_usd_b"] = (fleet_book, book_total)
             totals["impaired_usd_b"] = (fleet_impaired, impaired_total)
