@@ -251,8 +251,8 @@ class Ledger:
             return
         if not amounts.max() < math.inf:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        payers = _index_array(payers, amounts.shape)
-        payees = _index_array(payees, amounts.shape)
+        payers = self._index_array(payers, amounts.shape)
+        payees = self._index_array(payees, amounts.shape)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         np.subtract.at(self.balances_usd_b, payers, amounts)
         np.add.at(self.balances_usd_b, payees, amounts)
@@ -271,6 +271,13 @@ class Ledger:
             payer_sector = self._sector_names[index // n_sectors]
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
+
+    def _index_array(self, accounts: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
+        """:func:`_index_array`, with one account repeated along one axis from the cache
+        (np.full's array, without its overhead)."""
+        if len(shape) == 1 and isinstance(accounts, _INTEGER):
+            return self._repeated(accounts, shape[0])
+        return _index_array(accounts, shape)
 
     def _repeated(self, account: int, count: int) -> np.ndarray:
         """``account`` repeated ``count`` times (read-only, cached: the same few are reused)."""
