@@ -218,7 +218,7 @@ def agent_rows(model) -> dict[str, Any]:
     a run that never builds it (a batch) pays for a few array copies a quarter.
     """
     market = model.capital_market
-    prices = market.price_usd_b
+    prices = market.price_usd_b.tolist()  # Python floats: the table holds the same values
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
     for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
         if kind == "chipmaker":
