@@ -316,8 +316,9 @@ def depreciate_impair_and_retire(
     age, book = vintages["age_quarters"], vintages["book_usd_b"]
     generation, impaired = vintages["generation"], vintages["impaired_usd_b"]
     # Rows: depreciation, impairment, idle units, idle book, impaired book, book and units per
-    # vintage, so one reduction per fleet sums all seven (each row's slice summed as its own
-    # .sum() would be); the last three are the fleets' new arrays and cached totals.
+    # vintage, so one reduction per fleet sums all seven (each row's slice summed pairwise as
+    # its own .sum() would be; fleets of equal size as rows of one 3-D reduction, the same
+    # sums); the last three are the fleets' new arrays and cached totals.
     per_vintage = np.empty((7, book.size))
     charge, units = per_vintage[0], per_vintage[6]
     charge[:] = _depreciation_charge(age, book, accounting_life_quarters)
@@ -342,15 +343,22 @@ def depreciate_impair_and_retire(
                 np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
         np.multiply(units, idle_share, out=per_vintage[2])
         np.multiply(book, idle_share, out=per_vintage[3])
+        sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        if sizes and sizes.count(sizes[0]) == len(sizes):  # equal fleets: one reduction
+            sums = np.add.reduce(per_vintage.reshape(7, len(sizes), sizes[0]), axis=2).T.tolist()
+        else:
+            sums = [np.add.reduce(per_vintage[:, start:stop], axis=1).tolist()
+                    for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
         results = []
-        for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
+        for fleet, start, stop, fleet_sums in zip(fleets, bounds[:-1], bounds[1:], sums,
+                                                  strict=True):
             fleet_units, fleet_book = units[start:stop], book[start:stop]
             fleet_impaired = impaired[start:stop]
             fleet._units_h100e, fleet._book_usd_b = fleet_units, fleet_book
             fleet._age_quarters = age[start:stop]
             fleet._impaired_usd_b = fleet_impaired
             (fleet_charge, fleet_loss, idle_units, idle_book, impaired_total, book_total,
-             units_total) = np.add.reduce(per_vintage[:, start:stop], axis=1).tolist()
+             units_total) = fleet_sums
             totals = fleet._totals  # as the fleet's total properties keep them
             totals["units_h100e"] = (fleet_units, units_total)
             totals["book_usd_b"] = (fleet_book, book_total)
