@@ -75,53 +75,63 @@ def _safe_ratio(numerator: float, denominator: float) -> float:
 
 
 def observe_model(model) -> dict[str, Any]:
-    """One row of the model table for the quarter just finished."""
+    """One row of the model table for the quarter just finished.
+
+    Totals are Python ``sum`` over lists (not generators: faster, the same additions in the
+    same order); a list used by several columns is built once.
+    """
     owners = model.gpu_owners
     labs = model.labs
+    chipmakers = model.chipmakers
     market = model.capital_market
     compute = model.compute_result
     hyperscalers = [o for o in owners if o.kind != "other"]
     big_four = [o for o in owners if o.kind == "big_four"]
-    closed = [lab for lab in labs if not lab.is_open and lab.alive]
-    open_labs = [lab for lab in labs if lab.is_open and lab.alive]
+    alive_labs = [lab for lab in labs if lab.alive]
+    closed = [lab for lab in alive_labs if not lab.is_open]
+    open_labs = [lab for lab in alive_labs if lab.is_open]
     frontier = max(closed, key=lambda lab: lab.capability_logit) if closed else None
     frontier_logit = frontier.capability_logit if frontier else model.anchor_logit
-    open_logit = (max(lab.capability_logit for lab in open_labs) if open_labs
+    open_logit = (max([lab.capability_logit for lab in open_labs]) if open_labs
                   else model.lagged_frontier_base_logit() + model.inference_boost_logit)
-    ai_capex = sum(o.ai_capex_usd_b for o in owners)
-    inhouse = sum(o.inhouse_revenue_usd_b for o in owners)
+    ai_capex = sum([o.ai_capex_usd_b for o in owners])
+    inhouse = sum([o.inhouse_revenue_usd_b for o in owners])
     app_revenue = float(model.apps.revenue_usd_b.sum())
     ai_revenue = app_revenue + inhouse
-    lab_revenue = sum(lab.revenue_usd_b for lab in labs)
-    lab_costs = sum(lab.costs_usd_b for lab in labs if lab.alive)
+    lab_revenue = sum([lab.revenue_usd_b for lab in labs])
+    lab_costs = sum([lab.costs_usd_b for lab in alive_labs])
     caps = market.price_usd_b
     index = 100.0 * caps.sum() / market.start_price_usd_b.sum()
     model.equity_peak = max(model.equity_peak, index)
     sectors = market.sector_prices()
-    served_tokens = sum(lab.tokens_served_t for lab in labs)
-    api_price = (sum(lab.api_price_usd_per_m_tokens * lab.tokens_served_t for lab in labs)
+    served_tokens = sum([lab.tokens_served_t for lab in labs])
+    api_price = (sum([lab.api_price_usd_per_m_tokens * lab.tokens_served_t for lab in labs])
                  / served_tokens if served_tokens > 0 else
                  float(np.mean([lab.api_price_usd_per_m_tokens for lab in labs])))
-    debt = sum(o.debt_usd_b for o in owners)
-    books = [o.fleet.book_value_usd_b for o in owners]
+    debt = sum([o.debt_usd_b for o in owners])
+    fleets = [o.fleet for o in owners]
+    books = [fleet.book_value_usd_b for fleet in fleets]
+    closed_revenue = [lab.revenue_usd_b for lab in closed]
+    closed_revenue_total = sum(closed_revenue)
+    stranded = sum([o.stranded_usd_b for o in owners])
     return {
         "quarter": model.quarter_label,
-        "hyperscaler_capex_usd_b": sum(o.capex_usd_b for o in hyperscalers),
-        "big_four_capex_usd_b": sum(o.capex_usd_b for o in big_four),
-        "big_four_ai_capex_usd_b": sum(o.ai_capex_usd_b for o in big_four),
+        "hyperscaler_capex_usd_b": sum([o.capex_usd_b for o in hyperscalers]),
+        "big_four_capex_usd_b": sum([o.capex_usd_b for o in big_four]),
+        "big_four_ai_capex_usd_b": sum([o.ai_capex_usd_b for o in big_four]),
         "ai_capex_usd_b": ai_capex,
-        "gpu_capex_usd_b": sum(o.gpu_capex_usd_b for o in owners),
-        "gpu_orders_h100e": sum(c.orders_h100e for c in model.chipmakers),
-        "gpu_cancellations_h100e": sum(c.cancelled_h100e for c in model.chipmakers),
-        "gpu_shipments_h100e": sum(c.shipments_h100e for c in model.chipmakers),
-        "gpu_backlog_h100e": sum(c.backlog_total_h100e for c in model.chipmakers),
-        "installed_gpus_h100e": sum(o.fleet.installed_h100e for o in owners),
-        "chip_revenue_usd_b": sum(c.revenue_usd_b for c in model.chipmakers),
-        "chip_capacity_h100e": sum(c.effective_capacity_h100e() for c in model.chipmakers),
-        "gpu_price_usd": model.chipmakers[0].price_usd_per_h100e,
+        "gpu_capex_usd_b": sum([o.gpu_capex_usd_b for o in owners]),
+        "gpu_orders_h100e": sum([c.orders_h100e for c in chipmakers]),
+        "gpu_cancellations_h100e": sum([c.cancelled_h100e for c in chipmakers]),
+        "gpu_shipments_h100e": sum([c.shipments_h100e for c in chipmakers]),
+        "gpu_backlog_h100e": sum([c.backlog_total_h100e for c in chipmakers]),
+        "installed_gpus_h100e": sum([fleet.installed_h100e for fleet in fleets]),
+        "chip_revenue_usd_b": sum([c.revenue_usd_b for c in chipmakers]),
+        "chip_capacity_h100e": sum([c.effective_capacity_h100e() for c in chipmakers]),
+        "gpu_price_usd": chipmakers[0].price_usd_per_h100e,
         # The H100 itself (generation 0) at the leader's current markup: equal to gpu_price_usd
         # until the next generation ships, the older product's price after that.
-        "h100_unit_price_usd": model.params.gpu_unit_cost_usd * (1.0 + model.chipmakers[0].markup),
+        "h100_unit_price_usd": model.params.gpu_unit_cost_usd * (1.0 + chipmakers[0].markup),
         "utilization": compute.utilization,
         "gpu_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[0]),
         "newest_rental_price_usd_per_hour": float(compute.rents_usd_per_hour[-1]),
@@ -133,19 +143,17 @@ def observe_model(model) -> dict[str, Any]:
         "capability_gap": frontier_logit - open_logit,
         "frontier_logit": frontier_logit,
         "frontier_training_flop": frontier.physical_run_flop if frontier else 0.0,
-        "lab_training_spend_usd_b": sum(lab.training_spend_usd_b for lab in labs if lab.alive),
-        "lab_inference_spend_usd_b": sum(lab.inference_spend_usd_b for lab in labs
-                                         if lab.alive),
-        "labs_alive": sum(1 for lab in labs if lab.alive),
+        "lab_training_spend_usd_b": sum([lab.training_spend_usd_b for lab in alive_labs]),
+        "lab_inference_spend_usd_b": sum([lab.inference_spend_usd_b for lab in alive_labs]),
+        "labs_alive": len(alive_labs),
         "frontier_pricing_margin": _safe_ratio(
-            sum(lab.pricing_margin * lab.revenue_usd_b for lab in closed),
-            sum(lab.revenue_usd_b for lab in closed)),
+            sum([lab.pricing_margin * lab.revenue_usd_b for lab in closed]),
+            closed_revenue_total),
         "frontier_gross_margin": _safe_ratio(
-            sum(lab.revenue_usd_b - lab.inference_spend_usd_b for lab in closed),
-            sum(lab.revenue_usd_b for lab in closed)),
+            sum([lab.revenue_usd_b - lab.inference_spend_usd_b for lab in closed]),
+            closed_revenue_total),
         "lab_revenue_usd_b": lab_revenue,
-        "largest_closed_lab_revenue_usd_b": max((lab.revenue_usd_b for lab in closed),
-                                                default=0.0),
+        "largest_closed_lab_revenue_usd_b": max(closed_revenue, default=0.0),
         "lab_costs_usd_b": lab_costs,
         "lab_margin": _safe_ratio(lab_revenue - lab_costs, lab_revenue),
         "lab_funding_requested_usd_b": market.funding_requested_usd_b,
@@ -159,7 +167,8 @@ def observe_model(model) -> dict[str, Any]:
         "capex_to_ai_revenue": _safe_ratio(ai_capex, ai_revenue),
         "ai_capex_share_of_gdp": _safe_ratio(ai_capex, model.gdp_usd_b_per_quarter),
         "hyperscaler_debt_usd_b": debt,
-        "credit_spread": _safe_ratio(sum(o.debt_usd_b * o.credit_spread for o in owners), debt)
+        "credit_spread": _safe_ratio(sum([o.debt_usd_b * o.credit_spread for o in owners]),
+                                     debt)
         if debt > 0 else model.params.base_credit_spread,
         "equity_index": index,
         "equity_drawdown": 1.0 - index / model.equity_peak,
@@ -172,12 +181,12 @@ def observe_model(model) -> dict[str, Any]:
         "trend_follower_share": market.strategy_share("trend_follower"),
         "narrative_share": market.strategy_share("narrative"),
         "gpu_book_value_usd_b": sum(books),
-        "stranded_gpu_assets_usd_b": sum(o.stranded_usd_b for o in owners),
+        "stranded_gpu_assets_usd_b": stranded,
         "stranded_share_of_fleet": _safe_ratio(
-            sum(o.stranded_usd_b for o in owners),
-            sum(book + o.fleet.impaired_value_usd_b
-                for book, o in zip(books, owners, strict=True))),
-        "idle_gpus_h100e": sum(o.idle_h100e for o in owners),
+            stranded,
+            sum([book + fleet.impaired_value_usd_b
+                 for book, fleet in zip(books, fleets, strict=True)])),
+        "idle_gpus_h100e": sum([o.idle_h100e for o in owners]),
         "impairments_usd_b": model.impairments_usd_b,
         "defaults": market.defaults,
         "app_companies": int(model.apps.alive.sum()),
@@ -209,7 +218,7 @@ def agent_rows(model) -> dict[str, Any]:
     a run that never builds it (a batch) pays for a few array copies a quarter.
     """
     market = model.capital_market
-    prices = market.price_usd_b
+    prices = market.price_usd_b.tolist()  # Python floats: the table holds the same values
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
     for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
         if kind == "chipmaker":

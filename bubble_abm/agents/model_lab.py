@@ -64,7 +64,7 @@ class ModelLab(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balance(self.account)
+        return self.model.ledger.balances_usd_b.item(self.account)  # Ledger.balance, inlined
 
     @property
     def capability_logit(self) -> float:

@@ -10,6 +10,7 @@ only while its rent covers the operating cost of an hour.
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 
 import numpy as np
 
@@ -63,14 +64,30 @@ def value_in_use_per_unit_usd(
     )
     decay = rent_discount_per_generation ** (1.0 / generation_cadence_quarters)
     discount = (1.0 + discount_rate_per_year) ** -0.25
-    quarters = _QUARTERS_AHEAD
-    alive = quarters <= life[:, None]
-    rent_path = rent_usd_per_hour[:, None] * utilization[:, None] * decay**quarters
+    alive = life[:, None] >= _QUARTERS_AHEAD
+    rent_path = rent_usd_per_hour[:, None] * utilization[:, None]
+    if decay != 1.0:  # x * 1.0 is x: without decay the path is flat, one column will do
+        rent_path = rent_path * _powers_ahead(decay)
     opex = np.asarray(opex_usd_per_hour, dtype=float)
     if opex.shape != utilization.shape:
         opex = np.broadcast_to(opex, utilization.shape)
     net = np.maximum(rent_path - opex[:, None] * utilization[:, None], 0.0)
-    return (net * alive * discount**quarters).sum(axis=1) * HOURS_PER_QUARTER
+    return (net * alive * _powers_ahead(discount)).sum(axis=1) * HOURS_PER_QUARTER
+
+
+_POWERS_AHEAD: dict[float, np.ndarray] = {}
+
+
+def _powers_ahead(base: float) -> np.ndarray:
+    """``base ** _QUARTERS_AHEAD`` (read-only), kept per base: the same few recur."""
+    powers = _POWERS_AHEAD.get(base)
+    if powers is None:
+        if len(_POWERS_AHEAD) >= 64:
+            _POWERS_AHEAD.clear()
+        powers = base**_QUARTERS_AHEAD
+        powers.flags.writeable = False
+        _POWERS_AHEAD[base] = powers
+    return powers
 
 
 def _depreciation_charge(age_quarters: np.ndarray, book_usd_b: np.ndarray,
@@ -105,6 +122,24 @@ def _vintage_field(name: str) -> property:
         fleet.__dict__[private] = values
 
     return property(get, set_)
+
+
+def _field_total(name: str, doc: str) -> property:
+    """Sum of one vintage field, computed once per version of its array (the arrays are
+    replaced, never changed in place) and kept in ``fleet._totals``."""
+    private = "_" + name
+
+    def get(fleet: GpuFleet) -> float:
+        if fleet._pending:
+            fleet._settle()
+        values = fleet.__dict__[private]
+        cached = fleet._totals.get(name)
+        if cached is None or cached[0] is not values:
+            cached = (values, float(values.sum()))
+            fleet._totals[name] = cached
+        return cached[1]
+
+    return property(get, doc=doc)
 
 
 class GpuFleet:
@@ -148,27 +183,11 @@ class GpuFleet:
         if self._pending:
             _settle_fleets([self])
 
-    def _total(self, name: str) -> float:
-        """Sum of one vintage field, computed once per version of its array."""
-        values = getattr(self, name)
-        cached = self._totals.get(name)
-        if cached is None or cached[0] is not values:
-            cached = (values, float(values.sum()))
-            self._totals[name] = cached
-        return cached[1]
-
-    @property
-    def installed_h100e(self) -> float:
-        return self._total("units_h100e")
-
-    @property
-    def book_value_usd_b(self) -> float:
-        return self._total("book_usd_b")
-
-    @property
-    def impaired_value_usd_b(self) -> float:
-        """Book value written off as impaired on the vintages still installed ($B)."""
-        return self._total("impaired_usd_b")
+    installed_h100e = _field_total("units_h100e", "Installed units (H100e).")
+    book_value_usd_b = _field_total("book_usd_b", "Book value of the installed vintages ($B).")
+    impaired_value_usd_b = _field_total(
+        "impaired_usd_b",
+        "Book value written off as impaired on the vintages still installed ($B).")
 
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
@@ -221,34 +240,41 @@ class GpuFleet:
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
 
 
-def _settle_fleets(fleets: list[GpuFleet]) -> tuple[dict[str, np.ndarray], list[int]]:
+def _settle_fleets(fleets: list[GpuFleet], set_by_caller: tuple[str, ...] = ()
+                   ) -> tuple[dict[str, np.ndarray], list[int]]:
     """Every fleet's vintages, with the deliveries each has queued appended, as one array per
     field (fleet after fleet), and the fleets' bounds in them.
 
     The same arrays as :meth:`GpuFleet._settle` on each fleet, then concatenated, but with one
     conversion of all queued rows and one concatenation per field for all fleets (not one per
     fleet and field). Each fleet's arrays become slices of these (they are never changed in
-    place).
+    place), except the fields in ``set_by_caller``, which the caller replaces on every fleet
+    at once.
     """
     queued = [fleet._pending for fleet in fleets]
+    counts = [len(rows_of_fleet) for rows_of_fleet in queued]
     rows = np.array([row for rows in queued for row in rows], dtype=float).reshape(
         -1, len(VINTAGE_FIELDS))  # generation and age are small integers, held exactly
-    sizes = [fleet._units_h100e.size + len(rows_of_fleet)
-             for fleet, rows_of_fleet in zip(fleets, queued, strict=True)]
-    bounds = np.cumsum([0] + sizes).tolist()
+    sizes = [fleet._units_h100e.size + count for fleet, count in zip(fleets, counts, strict=True)]
+    bounds = [0, *accumulate(sizes)]
     vintages = {}
     for column, name in enumerate(VINTAGE_FIELDS):
         private = "_" + name
-        dtype = fleets[0].__dict__[private].dtype if fleets else float
-        new = rows[:, column].astype(dtype)
+        new = rows[:, column]  # np.concatenate copies (and casts) it
+        if fleets and fleets[0].__dict__[private].dtype != new.dtype:
+            new = new.astype(fleets[0].__dict__[private].dtype)
         pieces, first = [], 0
-        for fleet, rows_of_fleet in zip(fleets, queued, strict=True):
-            pieces += [fleet.__dict__[private], new[first:first + len(rows_of_fleet)]]
-            first += len(rows_of_fleet)
-        vintages[name] = np.concatenate(pieces) if pieces else new
+        for fleet, count in zip(fleets, counts, strict=True):
+            pieces.append(fleet.__dict__[private])
+            if count:
+                pieces.append(new[first:first + count])
+                first += count
+        vintages[name] = np.concatenate(pieces) if pieces else new.copy()
+    sliced = [name for name in VINTAGE_FIELDS if name not in set_by_caller]
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
-        for name in VINTAGE_FIELDS:
-            fleet.__dict__["_" + name] = vintages[name][start:stop]
+        state = fleet.__dict__
+        for name in sliced:
+            state["_" + name] = vintages[name][start:stop]
         fleet._pending.clear()
     return vintages, bounds
 
@@ -284,41 +310,83 @@ def depreciate_impair_and_retire(
     Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
     stranded), $B and H100e.
     """
-    vintages, bounds = _settle_fleets(fleets)
-    age, book, units = vintages["age_quarters"], vintages["book_usd_b"], vintages["units_h100e"]
+    # Units, book value, age and impairments are set on every fleet below.
+    vintages, bounds = _settle_fleets(
+        fleets, ("units_h100e", "book_usd_b", "age_quarters", "impaired_usd_b"))
+    age, book = vintages["age_quarters"], vintages["book_usd_b"]
     generation, impaired = vintages["generation"], vintages["impaired_usd_b"]
-
-    charge = _depreciation_charge(age, book, accounting_life_quarters)
+    # Rows: depreciation, impairment, idle units, idle book, impaired book, book and units per
+    # vintage, so one reduction per fleet sums all seven (each row's slice summed pairwise as
+    # its own .sum() would be; fleets of equal size as rows of one 3-D reduction, the same
+    # sums); the last three are the fleets' new arrays and cached totals.
+    per_vintage = np.empty((7, book.size))
+    charge, units = per_vintage[0], per_vintage[6]
+    charge[:] = _depreciation_charge(age, book, accounting_life_quarters)
+    units[:] = vintages["units_h100e"]
     book = book - charge
     age = age + 1
     value_generation = np.minimum(np.maximum(generation, 0),
                                   value_per_unit_usd_by_generation.size - 1)
     recoverable = units * value_per_unit_usd_by_generation[value_generation] / 1e9
-    loss = np.maximum(book - recoverable, 0.0)
-    book = book - loss
-    impaired = impaired + loss
+    loss = np.maximum(book - recoverable, 0.0, out=per_vintage[1])
+    book = np.subtract(book, loss, out=per_vintage[5])
+    impaired = np.add(impaired, loss, out=per_vintage[4])
     keep = economic_by_generation[value_generation] & (age < scrap_age_quarters)
+    # _idle_share is elementwise: per generation first, then per vintage, gives its values.
+    idle_by_generation = _idle_share(utilization_by_generation, normal_utilization)
 
-    charges, losses, scrapped = [], [], []
+    if keep.all():  # the usual quarter: nothing scrapped, the arrays stay as they are
+        if utilization_by_generation.size == value_per_unit_usd_by_generation.size:
+            idle_share = idle_by_generation[value_generation]
+        else:
+            idle_share = idle_by_generation[
+                np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
+        np.multiply(units, idle_share, out=per_vintage[2])
+        np.multiply(book, idle_share, out=per_vintage[3])
+        sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        if sizes and sizes.count(sizes[0]) == len(sizes):  # equal fleets: one reduction
+            sums = np.add.reduce(per_vintage.reshape(7, len(sizes), sizes[0]), axis=2).T.tolist()
+        else:
+            sums = [np.add.reduce(per_vintage[:, start:stop], axis=1).tolist()
+                    for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+        results = []
+        for fleet, start, stop, fleet_sums in zip(fleets, bounds[:-1], bounds[1:], sums,
+                                                  strict=True):
+            fleet_units, fleet_book = units[start:stop], book[start:stop]
+            fleet_impaired = impaired[start:stop]
+            fleet._units_h100e, fleet._book_usd_b = fleet_units, fleet_book
+            fleet._age_quarters = age[start:stop]
+            fleet._impaired_usd_b = fleet_impaired
+            (fleet_charge, fleet_loss, idle_units, idle_book, impaired_total, book_total,
+             units_total) = fleet_sums
+            totals = fleet._totals  # as the fleet's total properties keep them
+            totals["units_h100e"] = (fleet_units, units_total)
+            totals["book_usd_b"] = (fleet_book, book_total)
+            totals["impaired_usd_b"] = (fleet_impaired, impaired_total)
+            results.append((fleet_charge, fleet_loss, 0.0, idle_units, idle_book,
+                            idle_book + impaired_total))
+        return results
+
+    charges_and_losses, scrapped = [], []
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
-        charges.append(float(charge[start:stop].sum()))
-        losses.append(float(loss[start:stop].sum()))
+        charges_and_losses.append(np.add.reduce(per_vintage[:2, start:stop], axis=1).tolist())
+        fleet._units_h100e = units[start:stop]
         fleet._book_usd_b = book[start:stop]
         fleet._age_quarters = age[start:stop]
         fleet._impaired_usd_b = impaired[start:stop]
         scrapped.append(fleet.retire(keep[start:stop]))
-    if not keep.all():  # some vintages were scrapped: read the fleets again
-        book = np.concatenate([fleet._book_usd_b for fleet in fleets])
-        units = np.concatenate([fleet._units_h100e for fleet in fleets])
-        generation = np.concatenate([fleet._generation for fleet in fleets])
-        bounds = np.cumsum([0] + [fleet._book_usd_b.size for fleet in fleets]).tolist()
-    used = utilization_by_generation[
+    # some vintages were scrapped: read the fleets again
+    book = np.concatenate([fleet._book_usd_b for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    bounds = [0, *accumulate(fleet._book_usd_b.size for fleet in fleets)]
+    idle_share = idle_by_generation[
         np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
-    idle_share = _idle_share(used, normal_utilization)
     idle_units, idle_book = units * idle_share, book * idle_share
     results = []
     for i, (fleet, start, stop) in enumerate(zip(fleets, bounds[:-1], bounds[1:], strict=True)):
         fleet_idle_book = float(idle_book[start:stop].sum())
-        results.append((charges[i], losses[i], scrapped[i], float(idle_units[start:stop].sum()),
+        results.append((*charges_and_losses[i], scrapped[i],
+                        float(idle_units[start:stop].sum()),
                         fleet_idle_book, fleet_idle_book + fleet.impaired_value_usd_b))
     return results

@@ -83,6 +83,56 @@ _FLOW_TALLIES: dict[str, tuple[str | None, str | None]] = {
 }
 
 
+_INF = math.inf
+_NUMBER = (float, int)  # isinstance with a tuple: faster than with float | int
+_INTEGER = (int, np.integer)
+
+
+# Updates of the net-worth tallies are queued and applied in order only when the tallies are
+# read: a run never reads them (start_quarter drops the quarter's updates), the accounting
+# checks do. Each queued update is (function, *arguments), the function applying it to the
+# tallies exactly as the transaction would have at once; array arguments are copies. Invalid
+# arguments are caught when the update is queued (or the update is applied at once, raising
+# what it always did).
+_MAX_PENDING_TALLY_UPDATES = 20_000
+
+
+def _add_to_payer_and_payee(tallies: dict[str, np.ndarray], payer_tally: str | None, payer: int,
+                            payee_tally: str | None, payee: int, amount: float) -> None:
+    if payer_tally is not None:
+        tallies[payer_tally][payer] += amount
+    if payee_tally is not None:
+        tallies[payee_tally][payee] += amount
+
+
+def _add_to_one(tallies: dict[str, np.ndarray], name: str, account: int, amount: float) -> None:
+    tallies[name][account] += amount
+
+
+def _add_at(tallies: dict[str, np.ndarray], name: str, accounts: np.ndarray,
+            amounts: np.ndarray | float) -> None:
+    np.add.at(tallies[name], accounts, amounts)  # repeated accounts one transfer at a time
+
+
+def _add_to_rows(tallies: dict[str, np.ndarray], name: str, rows: slice,
+                 amounts: np.ndarray | float) -> None:
+    tallies[name][rows] += amounts
+
+
+def _add_each_row_to_rows(tallies: dict[str, np.ndarray], name: str, rows: slice,
+                          amounts: np.ndarray) -> None:
+    block_tally = tallies[name][rows]  # a view: rows is a slice
+    for row in amounts:
+        block_tally += row
+
+
+def _add_columns_in_turn(tallies: dict[str, np.ndarray], name: str, rows: slice,
+                         amounts: np.ndarray) -> None:
+    tally = tallies[name]
+    steps = np.concatenate((tally[rows, None], amounts), axis=1)
+    tally[rows] = np.add.accumulate(steps, axis=1)[:, -1]  # added one column at a time
+
+
 def _index_array(accounts: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
     """Account indices as an array of ``shape`` (one account repeated, or as given)."""
     accounts = np.asarray(accounts)
@@ -106,7 +156,8 @@ class Ledger:
         self.names: list[str] = []
         self._sector_names: list[str] = []
         self._sector_codes = np.zeros(0, dtype=np.int64)
-        self._tallies = {name: np.zeros(0) for name in TALLIES}
+        self._tallies = {name: np.zeros(0) for name in TALLIES}  # see _settled_tallies
+        self._pending_tallies: list[tuple] = []  # tally updates not applied yet, in order
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
         # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
         self._blocks: dict[int, tuple[np.ndarray, slice, int]] = {}
@@ -147,18 +198,41 @@ class Ledger:
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
         """Move money from payer to payee, recording the flow and both sides' tallies."""
-        if not 0.0 <= amount_usd_b < math.inf:  # also catches NaN
+        # A Python float: the same IEEE arithmetic as a numpy float64, with less overhead.
+        amount = float(amount_usd_b)
+        if not 0.0 <= amount < _INF:  # also catches NaN
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
-        if amount_usd_b == 0.0 or payer == payee:
+        if amount == 0.0 or payer == payee:
             return
+        balances = self.balances_usd_b
+        balances[payer] = balances.item(payer) - amount
+        balances[payee] = balances.item(payee) + amount
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
-        self.balances_usd_b[payer] -= amount_usd_b
-        self.balances_usd_b[payee] += amount_usd_b
-        if payer_tally is not None:
-            self._tallies[payer_tally][payer] += amount_usd_b
-        if payee_tally is not None:
-            self._tallies[payee_tally][payee] += amount_usd_b
-        self._flows_usd_b[(flow, self.sectors[payer], self.sectors[payee])] += amount_usd_b
+        if payer_tally is not None or payee_tally is not None:  # _defer_tally_update inlined
+            pending = self._pending_tallies
+            pending.append((_add_to_payer_and_payee, payer_tally, payer, payee_tally, payee,
+                            amount))
+            if len(pending) >= _MAX_PENDING_TALLY_UPDATES:
+                self._settled_tallies()
+        sectors = self.sectors
+        self._flows_usd_b[(flow, sectors[payer], sectors[payee])] += amount
+
+    def _defer_tally_update(self, update, *arguments) -> None:
+        """Queue a tally update (applied, in order, when the tallies are next read)."""
+        pending = self._pending_tallies
+        pending.append((update, *arguments))
+        if len(pending) >= _MAX_PENDING_TALLY_UPDATES:  # bound the queue of a long quarter
+            self._settled_tallies()
+
+    def _settled_tallies(self) -> dict[str, np.ndarray]:
+        """The tallies with every queued update applied, in the order of the transactions."""
+        pending = self._pending_tallies
+        if pending:
+            tallies = self._tallies
+            for update, *arguments in pending:
+                update(tallies, *arguments)
+            pending.clear()
+        return self._tallies
 
     def transfer_many(
         self, payers: np.ndarray, payees: np.ndarray, amounts_usd_b: np.ndarray, flow: str
@@ -177,15 +251,17 @@ class Ledger:
             return
         if not amounts.max() < math.inf:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        payers = _index_array(payers, amounts.shape)
-        payees = _index_array(payees, amounts.shape)
+        payers = self._index_array(payers, amounts.shape)
+        payees = self._index_array(payees, amounts.shape)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         np.subtract.at(self.balances_usd_b, payers, amounts)
         np.add.at(self.balances_usd_b, payees, amounts)
-        if payer_tally is not None:
-            np.add.at(self._tallies[payer_tally], payers, amounts)
-        if payee_tally is not None:
-            np.add.at(self._tallies[payee_tally], payees, amounts)
+        if payer_tally is not None or payee_tally is not None:
+            kept = amounts.copy()
+            if payer_tally is not None:
+                self._defer_tally_update(_add_at, payer_tally, np.array(payers), kept)
+            if payee_tally is not None:
+                self._defer_tally_update(_add_at, payee_tally, np.array(payees), kept)
         codes = self._sector_codes
         n_sectors = len(self._sector_names)
         pair = codes[payers] * n_sectors + codes[payees]
@@ -195,6 +271,13 @@ class Ledger:
             payer_sector = self._sector_names[index // n_sectors]
             payee_sector = self._sector_names[index % n_sectors]
             self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
+
+    def _index_array(self, accounts: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
+        """:func:`_index_array`, with one account repeated along one axis from the cache
+        (np.full's array, without its overhead)."""
+        if len(shape) == 1 and isinstance(accounts, _INTEGER):
+            return self._repeated(accounts, shape[0])
+        return _index_array(accounts, shape)
 
     def _repeated(self, account: int, count: int) -> np.ndarray:
         """``account`` repeated ``count`` times (read-only, cached: the same few are reused)."""
@@ -214,12 +297,12 @@ class Ledger:
         an infinite one is rejected here, before any balance changes."""
         if amounts.ndim != 1:
             return False
-        if isinstance(payers, int | np.integer):
+        if isinstance(payers, _INTEGER):
             single, single_pays = payers, True
             block = self._blocks.get(id(payees))
             if block is None or block[0] is not payees:
                 return False
-        elif isinstance(payees, int | np.integer):
+        elif isinstance(payees, _INTEGER):
             single, single_pays = payees, False
             block = self._blocks.get(id(payers))
             if block is None or block[0] is not payers:
@@ -230,26 +313,27 @@ class Ledger:
         if amounts.size != rows.stop - rows.start:
             return False
         total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
-        if not total < math.inf:
+        if not total < _INF:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        repeated = self._repeated(single, amounts.size)
+        repeated = self._repeated(single, amounts.size)  # read-only: kept as it is
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         balances = self.balances_usd_b
-        tallies = self._tallies
         if single_pays:  # payers first, then payees, as in the general path
             np.subtract.at(balances, repeated, amounts)
             balances[rows] += amounts
-            if payer_tally is not None:
-                np.add.at(tallies[payer_tally], repeated, amounts)
-            if payee_tally is not None:
-                tallies[payee_tally][rows] += amounts
+            payer_update, payer_accounts = _add_at, repeated
+            payee_update, payee_accounts = _add_to_rows, rows
         else:
             balances[rows] -= amounts
             np.add.at(balances, repeated, amounts)
+            payer_update, payer_accounts = _add_to_rows, rows
+            payee_update, payee_accounts = _add_at, repeated
+        if payer_tally is not None or payee_tally is not None:
+            kept = amounts.copy()
             if payer_tally is not None:
-                tallies[payer_tally][rows] += amounts
+                self._defer_tally_update(payer_update, payer_tally, payer_accounts, kept)
             if payee_tally is not None:
-                np.add.at(tallies[payee_tally], repeated, amounts)
+                self._defer_tally_update(payee_update, payee_tally, payee_accounts, kept)
         if total != 0.0:
             single_sector = self.sectors[single]
             block_sector = self._sector_names[block_code]
@@ -279,14 +363,15 @@ class Ledger:
         repeated = np.broadcast_to(payers[:, None], amounts.shape)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         np.subtract.at(self.balances_usd_b, repeated, amounts)
-        if payer_tally is not None:
-            np.add.at(self._tallies[payer_tally], repeated, amounts)
         block_balances = self.balances_usd_b[rows]  # a view: rows is a slice
-        block_tally = None if payee_tally is None else self._tallies[payee_tally][rows]
         for row in amounts:
             block_balances += row
-            if block_tally is not None:
-                block_tally += row
+        if payer_tally is not None or payee_tally is not None:
+            kept = amounts.copy()
+            if payer_tally is not None:
+                self._defer_tally_update(_add_at, payer_tally, np.array(repeated), kept)
+            if payee_tally is not None:
+                self._defer_tally_update(_add_each_row_to_rows, payee_tally, rows, kept)
         totals = np.add.accumulate(amounts, axis=1)[:, -1]  # each row summed in order
         block_sector = self._sector_names[block_code]
         for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
@@ -295,32 +380,47 @@ class Ledger:
 
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
-        if isinstance(account, int | np.integer) and isinstance(amount_usd_b, float | int):
-            self._tallies["revaluation"][account] += amount_usd_b
+        # Queued if valid; if not, applied at once (after the queued ones) to raise as before.
+        if isinstance(account, _INTEGER) and isinstance(amount_usd_b, _NUMBER):
+            n_accounts = len(self.sectors)
+            if -n_accounts <= account < n_accounts:  # _defer_tally_update inlined
+                pending = self._pending_tallies
+                pending.append((_add_to_one, "revaluation", account, amount_usd_b))
+                if len(pending) >= _MAX_PENDING_TALLY_UPDATES:
+                    self._settled_tallies()
+            else:
+                self._settled_tallies()["revaluation"][account] += amount_usd_b
             return
         block = self._blocks.get(id(account))
         if block is not None and block[0] is account:  # each account once: a slice will do
-            self._tallies["revaluation"][block[1]] += amount_usd_b
+            rows = block[1]
+            amounts = (amount_usd_b if isinstance(amount_usd_b, _NUMBER)
+                       else np.array(amount_usd_b))  # a copy: the caller may change it
+            if isinstance(amounts, _NUMBER) or (
+                    amounts.dtype.kind in "biuf"
+                    and amounts.shape in ((), (1,), (rows.stop - rows.start,))):
+                self._defer_tally_update(_add_to_rows, "revaluation", rows, amounts)
+            else:
+                self._settled_tallies()["revaluation"][rows] += amount_usd_b
             return
-        np.add.at(self._tallies["revaluation"], np.asarray(account), amount_usd_b)
+        np.add.at(self._settled_tallies()["revaluation"], np.asarray(account), amount_usd_b)
 
     def revalue_block_in_turn(self, block: np.ndarray, amounts_usd_b: np.ndarray) -> None:
         """Revalue the accounts of ``block`` (an array from :meth:`open_accounts`) by each
         column of ``amounts_usd_b`` (shape (block size, k)) in turn: exactly the books of
         ``revalue(block, amounts_usd_b[:, j])`` for j = 0..k-1, in one call."""
         entry = self._blocks.get(id(block))
-        if entry is None or entry[0] is not block or amounts_usd_b.shape[0] != block.size:
+        if (entry is None or entry[0] is not block or amounts_usd_b.ndim != 2
+                or amounts_usd_b.shape[0] != block.size):
             raise ValueError("revalue_block_in_turn: accounts must be a block, amounts of shape "
                              "(block size, k)")
-        tally = self._tallies["revaluation"]
-        rows = entry[1]
-        steps = np.concatenate((tally[rows, None], amounts_usd_b), axis=1)
-        tally[rows] = np.add.accumulate(steps, axis=1)[:, -1]  # added one column at a time
+        self._defer_tally_update(_add_columns_in_turn, "revaluation", entry[1],
+                                 np.array(amounts_usd_b))
 
     # --- reading the books ---------------------------------------------------------------
     def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:
         """income − expense + capital in − capital out + revaluation, since the last reset."""
-        t = self._tallies
+        t = self._settled_tallies()
         return (
             t["income"][accounts]
             - t["expense"][accounts]
@@ -330,7 +430,7 @@ class Ledger:
         )
 
     def tally(self, name: str, accounts: np.ndarray | int) -> np.ndarray:
-        return self._tallies[name][accounts]
+        return self._settled_tallies()[name][accounts]
 
     def flows_this_quarter(self) -> dict[tuple[str, str, str], float]:
         return dict(self._flows_usd_b)
@@ -338,6 +438,7 @@ class Ledger:
     def start_quarter(self) -> None:
         """Reset the quarter's flows and the net-worth tallies."""
         self._flows_usd_b.clear()
+        self._pending_tallies.clear()  # all of them would be zeroed below
         for key in TALLIES:
             self._tallies[key][:] = 0.0
 

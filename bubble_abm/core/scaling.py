@@ -203,6 +203,23 @@ def _effective_tokens_scalar(d: float, s: float, scale: float) -> float:
     return s - scale * math.expm1(-(d - s) / scale)
 
 
+def _split_exponents(constants: ChinchillaConstants) -> tuple[float, float]:
+    """``(G, beta/(alpha+beta))`` of :func:`compute_optimal_split`, computed once per constant
+    set (the same Python-float operations, so the same values)."""
+    cached = _SPLIT_EXPONENTS.get(constants)
+    if cached is None:
+        cached = (_split_coefficient(constants),
+                  constants.beta / (constants.alpha + constants.beta))
+        _SPLIT_EXPONENTS[constants] = cached
+    return cached
+
+
+_SPLIT_EXPONENTS: dict[ChinchillaConstants, tuple[float, float]] = {}
+_GRID_STEPS = np.arange(33.0)  # 0, 1, ..., 32: the wall optimum's grid in units of its step
+_GRID_STEPS.flags.writeable = False
+_INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+
+
 def wall_constrained_optimum(
     compute_flop: float,
     constants: ChinchillaConstants,
@@ -227,13 +244,16 @@ def wall_constrained_optimum(
     if data_stock_tokens <= 0 or extra_data_worth < 0:
         raise ValueError("need data_stock_tokens > 0 and extra_data_worth >= 0")
     c = constants
-    n_opt, d_opt = compute_optimal_split(compute_flop, c)
-    n_opt, d_opt = float(n_opt), float(d_opt)
+    # compute_optimal_split(compute_flop, c) in Python floats: its numpy float64 scalars do the
+    # same IEEE arithmetic, and their power is libm's pow, as Python's is.
+    k = float(compute_flop) / TRAINING_FLOP_PER_PARAM_TOKEN
+    split_coefficient, n_exponent = _split_exponents(c)
+    n_opt = split_coefficient * k**n_exponent
+    d_opt = k / n_opt
     s = float(data_stock_tokens)
     if d_opt <= s:
         return n_opt, d_opt, float(chinchilla_loss(n_opt, d_opt, c))
 
-    k = compute_flop / TRAINING_FLOP_PER_PARAM_TOKEN
     scale = float(extra_data_worth) * s
     if scale <= 0.0:  # hard wall: more tokens add nothing, so spend the rest on parameters
         n = k / s
@@ -250,21 +270,27 @@ def wall_constrained_optimum(
         return e + a_coef * exp(minus_alpha * (log_k - x)) + b_coef * d_eff ** minus_beta
 
     x_lo, x_hi = math.log(s), math.log(d_opt)
-    grid = np.arange(33.0) * ((x_hi - x_lo) / 32) + x_lo  # np.linspace's values, less overhead
+    grid = _GRID_STEPS * ((x_hi - x_lo) / 32) + x_lo  # np.linspace's values, less overhead
     grid[-1] = x_hi
     d_grid = np.exp(grid)
     # effective_tokens(d_grid, s, extra_data_worth) for scale > 0, without its checks
     # (the excess floored at 0: exp(log S) can round below S, and a tiny R*S would overflow
-    # expm1 in the branch np.where discards)
-    with np.errstate(over="ignore"):  # excess / a denormal R*S is inf: expm1(-inf) = -1
-        d_eff_grid = np.where(d_grid <= s, d_grid,
-                              s - scale * np.expm1(-np.maximum(d_grid - s, 0.0) / scale))
+    # expm1 in the branch np.where discards). -x/scale is computed as x/-scale (the same
+    # correctly rounded quotient, one operation fewer).
+    excess = np.maximum(d_grid - s, 0.0)
+    if scale < 1.0:  # excess / a denormal R*S is inf: expm1(-inf) = -1; only then can it be
+        with np.errstate(over="ignore"):
+            saturated = np.expm1(excess / -scale)
+    else:
+        saturated = np.expm1(excess / -scale)
+    d_eff_grid = np.where(d_grid <= s, d_grid, s - scale * saturated)
     loss_grid = c.E + c.A * np.exp(-c.alpha * (log_k - grid)) + c.B * d_eff_grid ** (-c.beta)
-    i = int(np.argmin(loss_grid))
-    a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    i = int(loss_grid.argmin())
+    grid_values = grid.tolist()  # Python floats: the same arithmetic as numpy's scalars
+    a, b = grid_values[max(i - 1, 0)], grid_values[min(i + 1, len(grid_values) - 1)]
 
     # Golden-section search on the bracket around the best grid point.
-    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
+    inv_phi = _INV_PHI
     x1, x2 = b - inv_phi * (b - a), a + inv_phi * (b - a)
     f1, f2 = loss_at(x1), loss_at(x2)
     while b - a > 1e-9:
@@ -277,12 +303,12 @@ def wall_constrained_optimum(
             x2 = a + inv_phi * (b - a)
             f2 = loss_at(x2)
     x_best = 0.5 * (a + b)
-    best = min(
-        ((loss_at(x), x) for x in (x_best, float(grid[i]))),
-        key=lambda pair: pair[0],
-    )
-    d_best = math.exp(best[1])
-    return k / d_best, d_best, best[0]
+    loss_best, x_grid = loss_at(x_best), grid_values[i]
+    loss_grid_point = loss_at(x_grid)
+    if loss_grid_point < loss_best:  # min() of the two keeps the first on a tie
+        loss_best, x_best = loss_grid_point, x_grid
+    d_best = math.exp(x_best)
+    return k / d_best, d_best, loss_best
 
 
 # ------------------------------------------------------------------------ efficiency over time
@@ -317,6 +343,8 @@ def sigmoid(x: ArrayLike) -> float | np.ndarray:
 
     The tanh form never overflows; it returns exactly 0.0 or 1.0 only for ``|x|`` above ~37.
     """
+    if type(x) is float:  # the same operations on Python floats (numpy's tanh all the same)
+        return 0.5 * (1.0 + float(np.tanh(0.5 * x)))
     return _out(0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float))))
 
 
