@@ -403,7 +403,15 @@ class Ledger:
             else:
                 self._settled_tallies()["revaluation"][rows] += amount_usd_b
             return
-        np.add.at(self._settled_tallies()["revaluation"], np.asarray(account), amount_usd_b)
+        accounts = np.array(account)  # copies: the caller may change them
+        amounts = np.array(amount_usd_b, dtype=float)
+        n_accounts = len(self.sectors)
+        if (accounts.dtype.kind in "iu" and amounts.shape in ((), accounts.shape)
+                and accounts.size and -n_accounts <= accounts.min()
+                and accounts.max() < n_accounts):
+            self._defer_tally_update(_add_at, "revaluation", accounts, amounts)
+        else:
+            np.add.at(self._settled_tallies()["revaluation"], np.asarray(account), amount_usd_b)
 
     def revalue_block_in_turn(self, block: np.ndarray, amounts_usd_b: np.ndarray) -> None:
         """Revalue the accounts of ``block`` (an array from :meth:`open_accounts`) by each
