@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from bubble_abm.agents.investor import STRATEGY_NAMES, strategy_expected_returns
+from bubble_abm.agents.investor import (
+    FUNDAMENTAL_REVERSION_PER_QUARTER,
+    NARRATIVE_RETURN_PER_LOGIT,
+    STRATEGY_NAMES,
+    TREND_EXTRAPOLATION,
+    strategy_expected_returns,
+)
 from bubble_abm.core.valuation import adaptive_update, dcf_value_usd_b
 
 LAB_LONG_RUN_MARGIN = 0.25  # operating margin investors expect of a mature lab
@@ -160,11 +166,14 @@ class CapitalMarket:
         for lab, v in zip(labs, new_value.tolist(), strict=True):
             lab.valuation_usd_b = v
 
-    def _lab_expected_returns(self) -> np.ndarray:
-        """Each strategy's expected quarterly return on the labs as a sector, shape (3, 1):
-        fundamentalists compare DCF values on revenue levels (without sentiment) with the
-        marks, trend followers extrapolate the marks, narrative investors read capability
-        news (the private-market side of DESIGN §4's investors)."""
+    def _lab_expected_returns_by_strategy(self) -> list[float]:
+        """Each strategy's expected quarterly return on the labs as a sector: fundamentalists
+        compare DCF values on revenue levels (without sentiment) with the marks, trend
+        followers extrapolate the marks, narrative investors read capability news (the
+        private-market side of DESIGN §4's investors).
+
+        Three Python floats: :func:`strategy_expected_returns`' arithmetic on one asset of
+        exposure 1, without its arrays."""
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
         history = self.lab_mark_history[-3:]
@@ -176,8 +185,10 @@ class CapitalMarket:
             for step in steps[1:]:
                 total += step
             trend = total / len(steps)
-        return strategy_expected_returns(np.array([gap]), np.array([trend]),
-                                         self.model.capability_news_logit(), np.ones(1))
+        # np.minimum(np.maximum(gap, -0.9), 1.0) on one value; x * 1.0 (the exposure) is x
+        fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * min(max(gap, -0.9), 1.0)
+        return [float(fundamental), TREND_EXTRAPOLATION * trend,
+                float(NARRATIVE_RETURN_PER_LOGIT * self.model.capability_news_logit())]
 
     def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
         change = new_value - self.lab_valuation_usd_b
@@ -206,28 +217,7 @@ class CapitalMarket:
         self.funding_raised_usd_b = 0.0
         if requested <= 0.0:
             return
-        sold = set()  # labs whose cash the strategic stakes changed
-        # 1. Strategic stakes: each big-four partner up to its budget, then vendor financing.
-        for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
-            partners = [i for i in partner_labs if need[i] > 0.0]
-            if not partners:
-                continue
-            budget = owner.strategic_budget_usd_b()
-            for i in partners:
-                amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
-                if self._sell_lab_stake(i, owner, amount, "strategic_stake"):
-                    sold.add(i)
-                need[i] -= amount
-        for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
-            budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
-            total_need = np.add.reduce(need)
-            if budget <= 0.0 or total_need <= 0.0:
-                continue
-            for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
-                amount = min(need[i], budget * need[i] / total_need)
-                if self._sell_lab_stake(i, chipmaker, amount, "vendor_financing"):
-                    sold.add(i)
-                need[i] -= amount
+        sold = self._sell_strategic_stakes(need)  # 1. strategic partners, vendor financing
         # A lab's need depends on its own state only, and stakes change only its cash.
         need = [labs[i].funding_need_usd_b() if i in sold else before
                 for i, before in enumerate(first_need)]
@@ -237,7 +227,7 @@ class CapitalMarket:
         cash = investors.cash_usd_b()
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
         wealth = self._investor_wealth_usd_b(cash, self.bond_face_investors.sum(axis=1), held)
-        private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
+        private_tilt = investors.desired_tilt_one_asset(self._lab_expected_returns_by_strategy())
         desired = p.private_allocation_base * wealth * private_tilt
         appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
@@ -256,6 +246,85 @@ class CapitalMarket:
             self.lab_valuation_usd_b[i] = post_money
             labs[i].raised_usd_b += amount
             self.funding_raised_usd_b += amount
+
+    def _sell_strategic_stakes(self, need: list[float]) -> set[int]:
+        """Step 1 of :meth:`fund_labs`: each big-four partner buys stakes in its labs up to its
+        budget, then chipmakers' vendor financing pro rata to the remaining needs (``need`` is
+        reduced in place). Returns the labs that sold a stake.
+
+        The books of :meth:`_sell_lab_stake` for each stake in turn, with the marks as Python
+        floats and investors' dilutions queued: each lab's column is multiplied by its
+        rounds' factors in order at the end (all labs at once, padded with factors of 1.0,
+        which change nothing), or before a rare revaluation that reads the columns."""
+        model = self.model
+        labs = model.labs
+        transfer = model.ledger.transfer
+        strategic = self.lab_fraction_strategic
+        marks = self.lab_valuation_usd_b.tolist()
+        dilutions: list[list[float]] = [[] for _ in marks]  # investors' factors, in order
+        sold: set[int] = set()
+        raised_total = self.strategic_raised_usd_b
+
+        def settle() -> None:
+            """Bring the marks and investors' fractions up to date."""
+            self.lab_valuation_usd_b[:] = marks
+            depth = max(map(len, dilutions))
+            if depth:
+                factors = np.array([factor + [1.0] * (depth - len(factor))
+                                    for factor in dilutions])
+                fractions = self.lab_fraction_investors
+                for k in range(depth):  # x * f1 * f2 ..., one factor at a time
+                    fractions *= factors[:, k]
+                for factor in dilutions:
+                    factor.clear()
+
+        def sell(i: int, holder, amount: float, flow: str) -> None:
+            """:meth:`_sell_lab_stake` (with :meth:`_price_round`) of a strategic stake."""
+            nonlocal raised_total
+            if amount <= 1e-12:
+                return
+            mark = marks[i]
+            pre_money = max(mark, amount)
+            if pre_money > mark:  # holders' stakes are revalued up to the pre-money
+                settle()
+                new_marks = self.lab_valuation_usd_b.copy()
+                new_marks[i] = pre_money
+                self._revalue_lab_stakes(new_marks)
+            post_money = pre_money + amount
+            factor = pre_money / post_money
+            dilutions[i].append(factor)
+            stakes = strategic[i]
+            for holder_id, fraction in stakes.items():
+                stakes[holder_id] = fraction * factor
+            lab = labs[i]
+            transfer(holder.account, lab.account, amount, flow)
+            stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
+            marks[i] = post_money
+            lab.raised_usd_b += amount
+            raised_total += amount
+            sold.add(i)
+
+        for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
+            partners = [i for i in partner_labs if need[i] > 0.0]
+            if not partners:
+                continue
+            budget = owner.strategic_budget_usd_b()
+            for i in partners:
+                amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
+                sell(i, owner, amount, "strategic_stake")
+                need[i] -= amount
+        for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
+            budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
+            total_need = np.add.reduce(need)
+            if budget <= 0.0 or total_need <= 0.0:
+                continue
+            for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
+                amount = min(need[i], budget * need[i] / total_need)
+                sell(i, chipmaker, amount, "vendor_financing")
+                need[i] -= amount
+        settle()
+        self.strategic_raised_usd_b = raised_total
+        return sold
 
     def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> bool:
         """Sell ``holder`` a stake for ``amount``; False if the amount is too small to sell."""
