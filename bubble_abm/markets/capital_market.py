@@ -73,6 +73,8 @@ class CapitalMarket:
         n_owners = len(model.gpu_owners)
         self.bond_face_investors = np.zeros((investors.n, n_owners))
         self.bond_face_outside = np.zeros(n_owners)
+        # Row sums of bond_face_investors, dropped whenever it changes: see _investor_bonds.
+        self._investor_bonds_usd_b: np.ndarray | None = None
         self.lab_fraction_investors = np.zeros((investors.n, model.n_labs))
         self.lab_fraction_strategic: list[dict[int, float]] = [{} for _ in range(model.n_labs)]
         self.lab_valuation_usd_b = np.zeros(model.n_labs)
@@ -109,9 +111,20 @@ class CapitalMarket:
                                p.equity_discount_rate + self.model.rate_shock_now,
                                p.valuation_horizon_years)
 
+    def _investor_bonds(self) -> np.ndarray:
+        """Each investor's bonds, ``bond_face_investors.sum(axis=1)`` (read-only): kept until
+        the bonds next change (every change here drops it), as several payments a quarter
+        read it in between."""
+        bonds = self._investor_bonds_usd_b
+        if bonds is None:
+            bonds = self.bond_face_investors.sum(axis=1)
+            bonds.flags.writeable = False
+            self._investor_bonds_usd_b = bonds
+        return bonds
+
     def investor_wealth_usd_b(self) -> np.ndarray:
         return self._investor_wealth_usd_b(self.model.investors.cash_usd_b(),
-                                           self.bond_face_investors.sum(axis=1),
+                                           self._investor_bonds(),
                                            self.lab_fraction_investors @ self.lab_valuation_usd_b)
 
     def _investor_wealth_usd_b(self, cash_usd_b: np.ndarray, bonds_usd_b: np.ndarray,
@@ -226,7 +239,7 @@ class CapitalMarket:
         p = model.params
         cash = investors.cash_usd_b()
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
-        wealth = self._investor_wealth_usd_b(cash, self.bond_face_investors.sum(axis=1), held)
+        wealth = self._investor_wealth_usd_b(cash, self._investor_bonds(), held)
         private_tilt = investors.desired_tilt_one_asset(self._lab_expected_returns_by_strategy())
         desired = p.private_allocation_base * wealth * private_tilt
         appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
@@ -379,7 +392,7 @@ class CapitalMarket:
         investors = model.investors
         j = self._owner_index(owner)
         cash = investors.cash_usd_b()
-        held = self.bond_face_investors.sum(axis=1)
+        held = self._investor_bonds()
         wealth = self._investor_wealth_usd_b(
             cash, held, self.lab_fraction_investors @ self.lab_valuation_usd_b)
         appetite = np.maximum(np.minimum(model.params.bond_allocation_base * wealth - held,
@@ -390,6 +403,7 @@ class CapitalMarket:
             contributions = appetite / total_appetite * from_investors
             ledger.transfer_many(investors.account, owner.account, contributions, "bond_issue")
             self.bond_face_investors[:, j] += contributions
+            self._investor_bonds_usd_b = None
         from_outside = amount_usd_b - from_investors
         ledger.transfer(ledger.rest_of_economy, owner.account, from_outside, "bond_issue")
         self.bond_face_outside[j] += from_outside
@@ -424,6 +438,7 @@ class CapitalMarket:
         ledger.transfer(owner.account, ledger.rest_of_economy, outside_principal,
                         "bond_redemption")
         face -= investor_principal  # a view: the owner's column of investors' bonds
+        self._investor_bonds_usd_b = None
         self.bond_face_outside[j] -= outside_principal
         owner.debt_usd_b -= principal_usd_b
 
@@ -437,6 +452,7 @@ class CapitalMarket:
         forgiven = owner.debt_usd_b * loss_share
         model.ledger.revalue(owner.account, forgiven)
         self.bond_face_investors[:, j] -= investor_loss
+        self._investor_bonds_usd_b = None
         self.bond_face_outside[j] *= 1.0 - loss_share
         owner.debt_usd_b -= forgiven
         f = self.firms.index(owner)
