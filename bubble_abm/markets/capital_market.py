@@ -21,7 +21,7 @@ from bubble_abm.agents.investor import (
     TREND_EXTRAPOLATION,
     strategy_expected_returns,
 )
-from bubble_abm.core.valuation import adaptive_update, dcf_value_usd_b
+from bubble_abm.core.valuation import dcf_value_usd_b
 
 LAB_LONG_RUN_MARGIN = 0.25  # operating margin investors expect of a mature lab
 LAB_GROWTH_BOUNDS = (-0.5, 1.0)  # revenue growth per year investors extrapolate, at most
@@ -53,6 +53,7 @@ class CapitalMarket:
         investors = model.investors
         self.exposure = np.array([AI_EXPOSURE["chipmaker"] if f in model.chipmakers
                                   else AI_EXPOSURE[f.kind] for f in self.firms])
+        self._exposure_total = self.exposure.sum()  # fixed for the whole run
         self.earnings_usd_b = self._all_firm_earnings_usd_b()
         self.expected_growth = np.where(self.exposure >= 1.0, 0.25, 0.1)
         self.price_usd_b = np.maximum(self._fundamental_values(), 1.0)  # one share per firm
@@ -170,9 +171,14 @@ class CapitalMarket:
                                 p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
                                 p.valuation_horizon_years)
         cash = np.maximum(self.model.ledger.balances_usd_b[self._lab_accounts], 0.0)
-        alive = np.array([lab.alive for lab in labs])
-        new_value = np.where(alive, np.maximum(value * self.sentiment, 0.0) + cash, 0.0)
-        self.lab_fundamental_usd_b = np.where(alive, np.maximum(value, 0.0) + cash, 0.0)
+        alive = [lab.alive for lab in labs]
+        new_value = np.maximum(value * self.sentiment, 0.0) + cash
+        fundamental = np.maximum(value, 0.0) + cash
+        if not all(alive):  # failed labs are worth nothing (np.where only then: same values)
+            alive = np.array(alive)
+            new_value = np.where(alive, new_value, 0.0)
+            fundamental = np.where(alive, fundamental, 0.0)
+        self.lab_fundamental_usd_b = fundamental
         self.lab_mark_history.append(float(new_value.sum()))
         self._revalue_lab_stakes(new_value)
         self.lab_valuation_usd_b = new_value
@@ -482,7 +488,7 @@ class CapitalMarket:
         ledger call (row ``i``: what paying firm ``i`` pays each investor)."""
         ledger = self.model.ledger
         amounts = np.array([firm.excess_cash_usd_b() for firm in self.firms])
-        paying = np.flatnonzero(amounts > 0.0)
+        paying = (amounts > 0.0).nonzero()[0]  # np.flatnonzero, without its wrapper
         self.last_payout_yield = 0.0
         if not paying.size:
             self.payouts_usd_b = 0.0
@@ -507,12 +513,13 @@ class CapitalMarket:
         # Fundamentals: smoothed earnings and adaptive growth expectations.
         earnings = self._all_firm_earnings_usd_b()
         low, high = EXPECTED_GROWTH_BOUNDS  # np.minimum/np.maximum: np.clip's result, faster
-        growth_seen = np.minimum(np.maximum((earnings - self.earnings_usd_b)
-                                            / np.maximum(np.abs(self.earnings_usd_b), 1e-3)
-                                            * 4.0, low), high)
-        self.expected_growth = adaptive_update(self.expected_growth, growth_seen,
-                                               GROWTH_EXPECTATION_WEIGHT * 0.5)
-        self.earnings_usd_b = adaptive_update(self.earnings_usd_b, earnings, EARNINGS_SMOOTHING)
+        surprise = earnings - self.earnings_usd_b  # also adaptive_update's observed - expected
+        scale = np.maximum(np.abs(self.earnings_usd_b), 1e-3)
+        growth_seen = np.minimum(np.maximum(surprise / scale * 4.0, low), high)
+        # adaptive_update's arithmetic, inlined (the earnings' difference computed once)
+        self.expected_growth = self.expected_growth + GROWTH_EXPECTATION_WEIGHT * 0.5 * (
+            growth_seen - self.expected_growth)
+        self.earnings_usd_b = self.earnings_usd_b + EARNINGS_SMOOTHING * surprise
         value = self._fundamental_values()
         gap = value / self.price_usd_b - 1.0
         log_prices = np.log(np.array(self.price_history[-3:]))
@@ -538,7 +545,7 @@ class CapitalMarket:
         realised = self.price_usd_b / old_price - 1.0
         investors.review_strategies(realised, last_expected)
         self.strategy_shares = investors.strategy_shares()
-        mood = (self.expected_returns * self.exposure).sum(axis=1) / self.exposure.sum()
+        mood = (self.expected_returns * self.exposure).sum(axis=1) / self._exposure_total
         low, high = SENTIMENT_BOUNDS
         self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
                                               * self.strategy_shares @ mood)), low), high)
