@@ -255,16 +255,57 @@ class CapitalMarket:
             return
         fill = min(1.0, total_appetite / total_need)
         appetite_share = appetite / total_appetite
-        for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
-            amount = need[i] * fill
-            contributions = appetite_share * amount
-            post_money = self._price_round(i, amount)
-            ledger.transfer_many(investors.account, labs[i].account, contributions,
+        raising = [i for i, lab_need in enumerate(need) if lab_need > 0.0]
+        amounts = [0.0] * len(need)
+        for i in raising:
+            amounts[i] = need[i] * fill
+        # Column i: each investor's part of lab i's round (0 for labs not raising).
+        contributions = appetite_share[:, None] * np.array(amounts)
+        # Each round (_price_round, then the new stakes) takes investors' stakes x of its lab
+        # to x * factor + contribution / post-money: all labs at once at the end, with factor
+        # and post-money 1.0 for labs not raising (x * 1.0 + 0.0 is x: no stake is -0.0).
+        factors = [1.0] * len(need)
+        post_moneys = [1.0] * len(need)
+        marks = self.lab_valuation_usd_b
+        done: list[int] = []  # labs whose round is not in investors' stakes yet
+        for i in raising:
+            amount = amounts[i]
+            mark = marks.item(i)
+            pre_money = max(mark, amount)
+            if pre_money > mark:  # rare: holders' stakes are revalued up to the pre-money
+                self._add_investor_rounds(done, contributions, factors, post_moneys)
+                new_marks = marks.copy()
+                new_marks[i] = pre_money
+                self._revalue_lab_stakes(new_marks)
+            post_money = pre_money + amount
+            factor = pre_money / post_money
+            stakes = self.lab_fraction_strategic[i]
+            for holder_id, fraction in stakes.items():
+                stakes[holder_id] = fraction * factor
+            ledger.transfer_many(investors.account, labs[i].account, contributions[:, i],
                                  "funding_round")
-            self.lab_fraction_investors[:, i] += contributions / post_money
-            self.lab_valuation_usd_b[i] = post_money
+            factors[i] = factor
+            post_moneys[i] = post_money
+            done.append(i)
+            marks[i] = post_money
             labs[i].raised_usd_b += amount
             self.funding_raised_usd_b += amount
+        fractions = self.lab_fraction_investors
+        fractions *= np.array(factors)
+        fractions += contributions / np.array(post_moneys)
+
+    def _add_investor_rounds(self, done: list[int], contributions: np.ndarray,
+                             factors: list[float], post_moneys: list[float]) -> None:
+        """Bring investors' stakes up to date with the rounds of the labs in ``done``, one
+        lab at a time (as :meth:`_price_round` and :meth:`fund_labs` did), and take those
+        rounds out of what :meth:`fund_labs` adds at the end."""
+        fractions = self.lab_fraction_investors
+        for j in done:
+            fractions[:, j] *= factors[j]
+            fractions[:, j] += contributions[:, j] / post_moneys[j]
+            contributions[:, j] = 0.0
+            factors[j] = post_moneys[j] = 1.0
+        done.clear()
 
     def _sell_strategic_stakes(self, need: list[float]) -> set[int]:
         """Step 1 of :meth:`fund_labs`: each big-four partner buys stakes in its labs up to its
