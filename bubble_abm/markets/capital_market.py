@@ -224,7 +224,12 @@ class CapitalMarket:
             ledger.revalue(np.array(accounts), np.array(amounts))
 
     def fund_labs(self) -> None:
-        """Labs short of runway raise: strategic partners first, then investor rounds."""
+        """Labs short of runway raise: strategic partners first, then investor rounds.
+
+        A round's pre-money is the lab's mark, at least the new money (if above the mark,
+        holders' stakes are first revalued up to it); existing holders are diluted by
+        pre-money / post-money, so that their stakes keep the pre-money value, and the buyer
+        gets amount / post-money of the lab."""
         model = self.model
         ledger = model.ledger
         labs = model.labs
@@ -261,8 +266,8 @@ class CapitalMarket:
             amounts[i] = need[i] * fill
         # Column i: each investor's part of lab i's round (0 for labs not raising).
         contributions = appetite_share[:, None] * np.array(amounts)
-        # Each round (_price_round, then the new stakes) takes investors' stakes x of its lab
-        # to x * factor + contribution / post-money: all labs at once at the end, with factor
+        # Each round takes investors' stakes x in its lab to x * factor + contribution /
+        # post-money: all labs at once at the end, with factor
         # and post-money 1.0 for labs not raising (x * 1.0 + 0.0 is x: no stake is -0.0).
         factors = [1.0] * len(need)
         post_moneys = [1.0] * len(need)
@@ -297,8 +302,7 @@ class CapitalMarket:
     def _add_investor_rounds(self, done: list[int], contributions: np.ndarray,
                              factors: list[float], post_moneys: list[float]) -> None:
         """Bring investors' stakes up to date with the rounds of the labs in ``done``, one
-        lab at a time (as :meth:`_price_round` and :meth:`fund_labs` did), and take those
-        rounds out of what :meth:`fund_labs` adds at the end."""
+        lab at a time, and take those rounds out of what :meth:`fund_labs` adds at the end."""
         fractions = self.lab_fraction_investors
         for j in done:
             fractions[:, j] *= factors[j]
@@ -312,8 +316,8 @@ class CapitalMarket:
         budget, then chipmakers' vendor financing pro rata to the remaining needs (``need`` is
         reduced in place). Returns the labs that sold a stake.
 
-        The books of :meth:`_sell_lab_stake` for each stake in turn, with the marks as Python
-        floats and investors' dilutions queued: each lab's column is multiplied by its
+        Each stake is priced and booked in turn (see :meth:`fund_labs`), with the marks as
+        Python floats and investors' dilutions queued: each lab's column is multiplied by its
         rounds' factors in order at the end (all labs at once, padded with factors of 1.0,
         which change nothing), or before a rare revaluation that reads the columns."""
         model = self.model
@@ -339,7 +343,7 @@ class CapitalMarket:
                     factor.clear()
 
         def sell(i: int, holder, amount: float, flow: str) -> None:
-            """:meth:`_sell_lab_stake` (with :meth:`_price_round`) of a strategic stake."""
+            """Sell ``holder`` a stake in lab ``i`` for ``amount`` (none if too small)."""
             nonlocal raised_total
             if amount <= 1e-12:
                 return
@@ -385,39 +389,6 @@ class CapitalMarket:
         settle()
         self.strategic_raised_usd_b = raised_total
         return sold
-
-    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> bool:
-        """Sell ``holder`` a stake for ``amount``; False if the amount is too small to sell."""
-        if amount <= 1e-12:
-            return False
-        lab = self.model.labs[lab_index]
-        post_money = self._price_round(lab_index, amount)
-        self.model.ledger.transfer(holder.account, lab.account, amount, flow)
-        stakes = self.lab_fraction_strategic[lab_index]
-        stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
-        self.lab_valuation_usd_b[lab_index] = post_money
-        lab.raised_usd_b += amount
-        self.strategic_raised_usd_b += amount
-        return True
-
-    def _price_round(self, lab_index: int, amount: float) -> float:
-        """Set a round's pre-money (the current mark, at least the new money) and dilute
-        existing holders so that their stakes keep the pre-money value; returns post-money.
-
-        If the pre-money is above the last mark, holders' stakes are revalued up to it."""
-        mark = self.lab_valuation_usd_b.item(lab_index)
-        pre_money = max(mark, amount)
-        if pre_money > mark:
-            new_marks = self.lab_valuation_usd_b.copy()
-            new_marks[lab_index] = pre_money
-            self._revalue_lab_stakes(new_marks)
-        post_money = pre_money + amount
-        factor = pre_money / post_money
-        self.lab_fraction_investors[:, lab_index] *= factor
-        stakes = self.lab_fraction_strategic[lab_index]
-        for holder_id, fraction in stakes.items():
-            stakes[holder_id] = fraction * factor
-        return post_money
 
     def lab_failed(self, lab_index: int) -> None:
         """A failed lab's stakes are worthless."""
