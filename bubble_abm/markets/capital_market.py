@@ -71,6 +71,8 @@ class CapitalMarket:
         model.ledger.transfer_many(investors.account, model.ledger.rest_of_economy, cost,
                                    "equity_trade")
         self.outside_shares = 1.0 - self.investor_shares.sum(axis=0)
+        # investor_shares @ price_usd_b, dropped whenever either changes: see _investor_equity.
+        self._investor_equity_usd_b: np.ndarray | None = None
         n_owners = len(model.gpu_owners)
         self.bond_face_investors = np.zeros((investors.n, n_owners))
         self.bond_face_outside = np.zeros(n_owners)
@@ -132,7 +134,18 @@ class CapitalMarket:
                                lab_stakes_usd_b: np.ndarray) -> np.ndarray:
         """:meth:`investor_wealth_usd_b` from its cash, bond and lab-stake terms, for callers
         that need those terms themselves (each computed once)."""
-        return cash_usd_b + self.investor_shares @ self.price_usd_b + bonds_usd_b + lab_stakes_usd_b
+        return cash_usd_b + self._investor_equity() + bonds_usd_b + lab_stakes_usd_b
+
+    def _investor_equity(self) -> np.ndarray:
+        """Each investor's listed equity, ``investor_shares @ price_usd_b`` (read-only): kept
+        until the shares or prices next change (every change here drops it), as bond issues
+        and the funding rounds read it in between."""
+        equity = self._investor_equity_usd_b
+        if equity is None:
+            equity = self.investor_shares @ self.price_usd_b
+            equity.flags.writeable = False
+            self._investor_equity_usd_b = equity
+        return equity
 
     def stake_value_usd_b(self, holder) -> float:
         """Value of a strategic holder's stakes in labs (at the labs' current marks)."""
@@ -485,6 +498,7 @@ class CapitalMarket:
         self.model.ledger.revalue(self.model.investors.account,
                                   self.investor_shares[:, firm_index] * change)
         self.price_usd_b[firm_index] = new_price
+        self._investor_equity_usd_b = None
 
     def _set_prices(self, new_price: np.ndarray) -> None:
         """Every firm's :meth:`_set_price` in firm order, in one ledger call."""
@@ -492,6 +506,7 @@ class CapitalMarket:
         self.model.ledger.revalue_block_in_turn(self.model.investors.account,
                                                 self.investor_shares * change)
         self.price_usd_b[:] = new_price
+        self._investor_equity_usd_b = None
 
     def pay_out(self) -> None:
         """Firms return excess cash to shareholders (investors and outside holders) pro rata.
@@ -594,6 +609,7 @@ class CapitalMarket:
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
                              np.maximum(net_cash, 0.0), "equity_trade")
         self.investor_shares = held + trade
+        self._investor_equity_usd_b = None
 
     def strategy_share(self, name: str) -> float:
         return float(self.strategy_shares[STRATEGY_NAMES.index(name)])
