@@ -589,25 +589,27 @@ class CapitalMarket:
         total = held.sum(axis=0)
         target = target_shares * (total / np.maximum(target_shares.sum(axis=0), 1e-12))
         wanted = p.trade_fraction * (target - held)
-        buys = np.maximum(wanted, 0.0)  # np.maximum/np.minimum: np.clip's result, less overhead
-        sells = np.maximum(-wanted, 0.0)
-        proceeds = (sells * price).sum(axis=1)
-        cost = (buys * price).sum(axis=1)
+        # Buys and sells as one (2, investors, firms) array, so that each sum and scaling
+        # below is one call for both sides: the same numbers as on each side's own array
+        # (a row or column of either side is reduced in the same order).
+        sides = np.empty((2, *wanted.shape))
+        buys, sells = sides  # views
+        np.maximum(wanted, 0.0, out=buys)  # np.maximum/np.minimum: np.clip's result, faster
+        np.maximum(-wanted, 0.0, out=sells)
+        cost, proceeds = (sides * price).sum(axis=2)
         cash = np.maximum(investors.cash_usd_b(), 0.0)
         affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
         buys *= affordable[:, None]
         # Match volumes per firm: the larger side is scaled to the smaller one.
-        bought = buys.sum(axis=0)
-        sold = sells.sum(axis=0)
-        volume = np.minimum(bought, sold)
-        buys *= volume / np.maximum(bought, 1e-12)
-        sells *= volume / np.maximum(sold, 1e-12)
+        bought_and_sold = sides.sum(axis=1)
+        volume = np.minimum(bought_and_sold[0], bought_and_sold[1])
+        sides *= (volume / np.maximum(bought_and_sold, 1e-12))[:, None, :]
         trade = buys - sells
-        net_cash = -(trade * price).sum(axis=1)
+        net_paid = (trade * price).sum(axis=1)  # what each investor pays for its trades, net
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
-                             np.maximum(-net_cash, 0.0), "equity_trade")
+                             np.maximum(net_paid, 0.0), "equity_trade")
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
-                             np.maximum(net_cash, 0.0), "equity_trade")
+                             np.maximum(-net_paid, 0.0), "equity_trade")
         self.investor_shares = held + trade
         self._investor_equity_usd_b = None
 
