@@ -593,7 +593,8 @@ class CapitalMarket:
         # below is one call for both sides: the same numbers as on each side's own array
         # (a row or column of either side is reduced in the same order).
         sides = np.empty((2, *wanted.shape))
-        buys, sells = sides  # views
+        buys = sides[0]  # views
+        sells = sides[1]
         np.maximum(wanted, 0.0, out=buys)  # np.maximum/np.minimum: np.clip's result, faster
         np.maximum(-wanted, 0.0, out=sells)
         cost, proceeds = (sides * price).sum(axis=2)
