@@ -123,13 +123,14 @@ def clear_compute_market(
     usable = capacity_hours * MAX_UTILIZATION
     inhouse = _fill_own_fleets_newest_first(usable, inhouse_hours)
     free = usable - inhouse
-    available = free.sum()
-    wanted = buyer_hours.sum()
+    # np.add.reduce(x, axis=None) is x.sum(), without its Python wrapper
+    available = np.add.reduce(free, axis=None)
+    wanted = np.add.reduce(buyer_hours, axis=None)
     served = buyer_hours * min(1.0, available / wanted) if wanted > 0 else buyer_hours.copy()
-    external = _fill_newest_first(free, float(served.sum()))
-    external_rent = external * rents_usd_per_hour[None, :]
-    hours = external.sum()
-    average_rent = (float(external_rent.sum() / hours) if hours > 0
+    external = _fill_newest_first(free, float(np.add.reduce(served, axis=None)))
+    external_rent = external * rents_usd_per_hour
+    hours = np.add.reduce(external, axis=None)
+    average_rent = (float(np.add.reduce(external_rent, axis=None) / hours) if hours > 0
                     else float(rents_usd_per_hour[-1]))
     result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
                                  served, average_rent, external_rent)
