@@ -57,6 +57,9 @@ LEVERED_FLEET_SHARE = 0.05  # the levered cloud's share of the opening fleet (ou
 
 # The scenario's shock quarters are read every quarter: each label is parsed once.
 _shock_quarter_index = functools.lru_cache(maxsize=64)(quarter_index)
+# The generation on sale, a pure function of (quarter, cadence) that parses the H100's launch
+# label each call: computed once per quarter and cadence.
+_newest_generation = functools.lru_cache(maxsize=512)(newest_generation)
 
 
 class BubbleModel(Model):
@@ -225,7 +228,7 @@ class BubbleModel(Model):
                 if self.quarter >= _shock_quarter_index(p.efficiency_jump_quarter) else 1.0)
         self.algorithmic_multiplier = float(scaling.algorithmic_multiplier(
             years, p.algorithmic_doubling_years)) * jump
-        self.roadmap_generation = newest_generation(self.quarter, p.generation_cadence_quarters)
+        self.roadmap_generation = _newest_generation(self.quarter, p.generation_cadence_quarters)
         self.adoption = logistic_adoption(self.quarter / 4.0 + 0.125, p.adoption_midpoint_year,
                                           p.adoption_speed_per_year)
         self.usage_depth = (1.0 + p.tokens_per_task_growth_per_year) ** years
