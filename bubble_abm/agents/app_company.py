@@ -152,7 +152,8 @@ class AppPopulation:
         # Profit never exceeds revenue, so a margin over a vanishing revenue is 0 or a loss
         # (both attract no entrants); dividing by a denormal revenue would overflow.
         margin = self.profit_usd_b[self.alive].sum() / revenue if revenue > 1e-12 else 0.0
-        expected = p.app_entry_rate * self.alive.sum() * max(margin, 0.0)
+        # np.count_nonzero: the same count as alive.sum(), without its wrapper
+        expected = p.app_entry_rate * np.count_nonzero(self.alive) * max(margin, 0.0)
         count = int(model.rng.poisson(expected))
         if count > 0:
             _ = ledger  # entrants are seeded by the rest of the economy (venture money outside)

@@ -249,7 +249,8 @@ class Hyperscaler(Agent):
         p = self.model.params
         cash_flow = self.annual_cash_flow_usd_b()
         debt_room = max(self._debt_ceiling_for_usd_b(cash_flow) - self.debt_usd_b, 0.0)
-        funds = (cash_flow / 4.0 + 0.25 * max(self.cash_usd_b, 0.0)
+        cash = self.model.ledger.balances_usd_b.item(self.account)  # cash_usd_b, inlined
+        funds = (cash_flow / 4.0 + 0.25 * max(cash, 0.0)
                  + debt_room / 8.0 - self.non_ai_capex_usd_b)
         return max(funds, 0.0) * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar))
 
@@ -332,7 +333,8 @@ class Hyperscaler(Agent):
 
     # --- quarter bookkeeping ---------------------------------------------------------------
     def start_quarter(self) -> None:
-        self.previous_ai_capex_usd_b = self.ai_capex_usd_b
+        # ai_capex_usd_b, inlined
+        self.previous_ai_capex_usd_b = self.gpu_capex_usd_b + self.datacenter_capex_usd_b
         self.gpu_capex_usd_b = 0.0
         self.datacenter_capex_usd_b = 0.0
         self.rent_revenue_usd_b = 0.0
