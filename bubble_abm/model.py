@@ -57,6 +57,9 @@ LEVERED_FLEET_SHARE = 0.05  # the levered cloud's share of the opening fleet (ou
 
 # The scenario's shock quarters are read every quarter: each label is parsed once.
 _shock_quarter_index = functools.lru_cache(maxsize=64)(quarter_index)
+# The generation on sale, a pure function of (quarter, cadence) that parses the H100's launch
+# label each call: computed once per quarter and cadence.
+_newest_generation = functools.lru_cache(maxsize=512)(newest_generation)
 
 
 class BubbleModel(Model):
@@ -225,7 +228,7 @@ class BubbleModel(Model):
                 if self.quarter >= _shock_quarter_index(p.efficiency_jump_quarter) else 1.0)
         self.algorithmic_multiplier = float(scaling.algorithmic_multiplier(
             years, p.algorithmic_doubling_years)) * jump
-        self.roadmap_generation = newest_generation(self.quarter, p.generation_cadence_quarters)
+        self.roadmap_generation = _newest_generation(self.quarter, p.generation_cadence_quarters)
         self.adoption = logistic_adoption(self.quarter / 4.0 + 0.125, p.adoption_midpoint_year,
                                           p.adoption_speed_per_year)
         self.usage_depth = (1.0 + p.tokens_per_task_growth_per_year) ** years
@@ -472,7 +475,7 @@ class BubbleModel(Model):
                              "compute_rent")
         external_hours = result.external_hours.sum(axis=1)  # each row as summed alone
         inhouse_used = result.used_hours.sum(axis=1) - external_hours
-        total_payments = payments.sum()
+        total_payments = float(payments.sum())  # times each share: the same IEEE products
         expected_newest_rent = float(self.expected_rents_usd_per_hour[-1])
         opex = self.opex_by_generation()
         used_hours = result.used_hours
@@ -482,7 +485,7 @@ class BubbleModel(Model):
         for i, (owner, share, inhouse_i, external_i) in enumerate(zip(
                 owners, revenue_share.tolist(), inhouse_used.tolist(), external_hours.tolist(),
                 strict=True)):
-            owner.rent_revenue_usd_b = float(total_payments * share)
+            owner.rent_revenue_usd_b = total_payments * share
             owner.inhouse_hours = inhouse_i
             owner.inhouse_revenue_usd_b = (inhouse_used[i] * expected_newest_rent  # np.float64
                                            * p.inhouse_revenue_per_rent_dollar / 1e9)
@@ -491,11 +494,12 @@ class BubbleModel(Model):
             owner.observe_demand(external_i, inhouse_i)
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
         payment_list = payments.tolist()
-        for i, lab in enumerate(labs):
+        # numpy scalars, as served[n + i] * flop_per_hour / multiplier were, in two array ops
+        training_flop = served[n:] * flop_per_hour / p.rd_compute_multiplier
+        for i, (lab, flop) in enumerate(zip(labs, training_flop, strict=True)):
             lab.inference_spend_usd_b = payment_list[i]
             lab.training_spend_usd_b = payment_list[n + i]
-            lab.training_flop_this_quarter = served[n + i] * flop_per_hour / (
-                p.rd_compute_multiplier)
+            lab.training_flop_this_quarter = flop
         # Rents for next quarter, and the slower-moving expectations owners plan with. A
         # generation with nothing installed yet (the quarter it launches) had no market: its
         # posted rent and expected utilization carry over instead of reading as idle.

@@ -101,15 +101,22 @@ class AppPopulation:
             return
         log_score = (p.capability_value_per_logit * capability_logit
                      - np.log(np.maximum(price_usd_per_m_tokens, 1e-12)))
-        log_score = np.where(lab_alive, log_score - log_score[lab_alive].max(), -np.inf)
+        all_alive = lab_alive.all()  # the usual case: no lab to mask out, no app forced
+        if all_alive:  # the np.where and the mask below would change nothing
+            log_score = log_score - log_score.max()
+        else:
+            log_score = np.where(lab_alive, log_score - log_score[lab_alive].max(), -np.inf)
         score = np.exp(log_score)  # relative to the best live lab, so no overflow
-        best = int(np.argmax(score))
-        reviewing = self.model.rng.random(self.n) < p.app_review_probability
-        forced = ~lab_alive[self.lab]
-        better = score[best] > score[self.lab] * (1.0 + p.app_switching_cost)
-        switch = self.alive & (forced | (reviewing & better))
+        best = int(score.argmax())  # np.argmax, without its Python wrapper
+        reviewing = self.model.rng.random(self.alive.size) < p.app_review_probability
+        app_lab = self.lab
+        better = score[best] > score[app_lab] * (1.0 + p.app_switching_cost)
+        if all_alive:
+            switch = self.alive & (reviewing & better)
+        else:
+            switch = self.alive & (~lab_alive[app_lab] | (reviewing & better))
         # Not every reviewer lands on the single best lab: pick among labs by score share.
-        switches = int(switch.sum())
+        switches = int(np.count_nonzero(switch))  # switch.sum(), faster for booleans
         if switches:
             score_4 = score**4
             weights = score_4 / score_4.sum()
@@ -145,7 +152,8 @@ class AppPopulation:
         # Profit never exceeds revenue, so a margin over a vanishing revenue is 0 or a loss
         # (both attract no entrants); dividing by a denormal revenue would overflow.
         margin = self.profit_usd_b[self.alive].sum() / revenue if revenue > 1e-12 else 0.0
-        expected = p.app_entry_rate * self.alive.sum() * max(margin, 0.0)
+        # np.count_nonzero: the same count as alive.sum(), without its wrapper
+        expected = p.app_entry_rate * np.count_nonzero(self.alive) * max(margin, 0.0)
         count = int(model.rng.poisson(expected))
         if count > 0:
             _ = ledger  # entrants are seeded by the rest of the economy (venture money outside)

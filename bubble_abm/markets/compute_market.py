@@ -73,19 +73,22 @@ class ComputeMarketResult:
 
 def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:
     """Take ``demand_hours`` from free capacity (owners × generations), newest first."""
-    taken = np.zeros(free_hours.shape)
     # Each generation's free hours summed as its column alone would be (a row sum of the
     # contiguous transpose is the same pairwise sum), all generations in one call.
-    totals = np.ascontiguousarray(free_hours.T).sum(axis=1).tolist()
+    totals = np.add.reduce(np.ascontiguousarray(free_hours.T), axis=1).tolist()
+    # The share of each generation's free hours taken, then every column times its share in
+    # one product: the same products as column by column. A generation not drawn on has
+    # share 0, and free hours are finite and >= 0, so its column is 0 as before.
+    shares = [0.0] * len(totals)
     remaining = demand_hours
-    for generation in range(free_hours.shape[1] - 1, -1, -1):
+    for generation in range(len(totals) - 1, -1, -1):
         total = totals[generation]
         if remaining <= 0.0 or total <= 0.0:
             continue
         take = min(remaining, total)
-        taken[:, generation] = free_hours[:, generation] * (take / total)
+        shares[generation] = take / total
         remaining -= take
-    return taken
+    return free_hours * np.array(shares)
 
 
 def _fill_own_fleets_newest_first(free_hours: np.ndarray, demand_hours: np.ndarray
@@ -120,13 +123,14 @@ def clear_compute_market(
     usable = capacity_hours * MAX_UTILIZATION
     inhouse = _fill_own_fleets_newest_first(usable, inhouse_hours)
     free = usable - inhouse
-    available = free.sum()
-    wanted = buyer_hours.sum()
+    # np.add.reduce(x, axis=None) is x.sum(), without its Python wrapper
+    available = np.add.reduce(free, axis=None)
+    wanted = np.add.reduce(buyer_hours, axis=None)
     served = buyer_hours * min(1.0, available / wanted) if wanted > 0 else buyer_hours.copy()
-    external = _fill_newest_first(free, float(served.sum()))
-    external_rent = external * rents_usd_per_hour[None, :]
-    hours = external.sum()
-    average_rent = (float(external_rent.sum() / hours) if hours > 0
+    external = _fill_newest_first(free, float(np.add.reduce(served, axis=None)))
+    external_rent = external * rents_usd_per_hour
+    hours = np.add.reduce(external, axis=None)
+    average_rent = (float(np.add.reduce(external_rent, axis=None) / hours) if hours > 0
                     else float(rents_usd_per_hour[-1]))
     result = ComputeMarketResult(capacity_hours, inhouse + external, external, rents_usd_per_hour,
                                  served, average_rent, external_rent)

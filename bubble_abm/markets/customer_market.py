@@ -76,9 +76,11 @@ def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.nd
     spending = spend_usd_b(tokens, customer_price)
     budget = p.customer_wtp_share_of_gdp * model.gdp_usd_b_per_quarter * model.adoption
     total = spending.sum()
+    spent = total  # spending.sum() while spending is unchanged
     if total > budget > 0.0:
         tokens *= budget / total
         spending *= budget / total
+        spent = spending.sum()
     fees = spend_usd_b(tokens, app_lab_price)
     ledger.transfer_many(ledger.rest_of_economy, apps.account, spending, "customer_spending")
     ledger.transfer_many(apps.account, model.lab_accounts[app_lab], fees, "api_fees")
@@ -89,6 +91,6 @@ def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.nd
     lab_tokens = np.bincount(app_lab, weights=tokens, minlength=len(labs)).tolist()
     for lab, revenue, served in zip(labs, lab_fees, lab_tokens, strict=True):
         lab.record_revenue(revenue, served)
-    return {"customer_spend_usd_b": float(spending.sum()), "api_fees_usd_b": float(fees.sum()),
+    return {"customer_spend_usd_b": float(spent), "api_fees_usd_b": float(fees.sum()),
             "tokens_t": float(tokens.sum()),
             "demand_index": float(raw[alive].sum())}

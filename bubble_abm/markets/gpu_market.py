@@ -9,15 +9,24 @@ price, issuing bonds if its cash falls short, and takes delivery only of what it
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+
+@functools.lru_cache(maxsize=16)
+def _normalised_shares(shares: tuple[float, ...]) -> tuple[np.float64, ...]:
+    """Market shares over their sum, as numpy scalars (the elements of the array): orders and
+    backlogs keep their type (a Python sum() of exact floats would be compensated, of numpy
+    scalars not). The shares never change in a run, so this is computed once."""
+    array = np.array(shares, dtype=float)
+    return tuple(array / array.sum())
 
 
 def place_orders(buyers: list, chipmakers: list) -> None:
     """Route each buyer's orders and cancellations to chipmakers by market share."""
-    shares = np.array([c.market_share for c in chipmakers], dtype=float)
-    # numpy scalars, as the array's elements: orders and backlogs keep their type (a Python
-    # sum() of exact floats would be compensated, of numpy scalars not)
-    pairs = list(zip(chipmakers, shares / shares.sum(), strict=True))
+    shares = _normalised_shares(tuple([c.market_share for c in chipmakers]))
+    pairs = list(zip(chipmakers, shares, strict=True))
     for buyer in buyers:  # each chipmaker gets the buyer's order, then its cancellation
         orders, cancelled = buyer.orders_h100e, buyer.cancelled_h100e
         if orders > 0.0:
@@ -31,6 +40,7 @@ def place_orders(buyers: list, chipmakers: list) -> None:
 def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
     """Ship from backlogs up to capacity; buyers pay on delivery and install the GPUs."""
     roe = ledger.rest_of_economy
+    transfer = ledger.transfer
     for chipmaker in chipmakers:
         queued = {k: v for k, v in chipmaker.backlog_h100e.items() if v > 0.0}
         total = sum(queued.values())
@@ -42,6 +52,11 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
         unit_cost = chipmaker.unit_cost_usd
         generation = chipmaker.generation
         backlog = chipmaker.backlog_h100e
+        account = chipmaker.account
+        # The chipmaker's running totals kept in locals: the same additions in the same order.
+        shipments = chipmaker.shipments_h100e
+        revenue = chipmaker.revenue_usd_b
+        profit = chipmaker.profit_usd_b
         for buyer_id, units in queued.items():
             buyer = buyers_by_id.get(buyer_id)
             if buyer is None:
@@ -55,13 +70,16 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
                 continue
             cost = delivered * price / 1e9
             production_cost = delivered * unit_cost / 1e9
-            ledger.transfer(buyer.account, chipmaker.account, cost, "gpu_sales")
-            ledger.transfer(chipmaker.account, roe, production_cost, "chip_production_cost")
+            transfer(buyer.account, account, cost, "gpu_sales")
+            transfer(account, roe, production_cost, "chip_production_cost")
             buyer.install(delivered, generation, cost)
             backlog[buyer_id] = units - delivered
-            chipmaker.shipments_h100e += delivered
-            chipmaker.revenue_usd_b += cost
-            chipmaker.profit_usd_b += cost - production_cost
+            shipments += delivered
+            revenue += cost
+            profit += cost - production_cost
+        chipmaker.shipments_h100e = shipments
+        chipmaker.revenue_usd_b = revenue
+        chipmaker.profit_usd_b = profit
 
 
 def generation_unit_value_usd(newest_price_usd_per_h100e: float,
