@@ -360,23 +360,25 @@ class Ledger:
             raise ValueError(f"{flow}: payees must be a block of accounts, amounts of shape "
                              "(payers, block size)")
         _, rows, block_code = entry
-        repeated = np.broadcast_to(payers[:, None], amounts.shape)
+        # The payer of each transfer, row after row: the order in which ufunc.at walks a 2-D
+        # index (a new array, so the tally update below can keep it).
+        repeated = payers.repeat(block.size)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
-        np.subtract.at(self.balances_usd_b, repeated, amounts)
+        kept = amounts.copy()  # C-contiguous: its ravel() is a view, in the same order
+        np.subtract.at(self.balances_usd_b, repeated, kept.ravel())
         block_balances = self.balances_usd_b[rows]  # a view: rows is a slice
-        for row in amounts:
+        for row in kept:
             block_balances += row
-        if payer_tally is not None or payee_tally is not None:
-            kept = amounts.copy()
-            if payer_tally is not None:
-                self._defer_tally_update(_add_at, payer_tally, np.array(repeated), kept)
-            if payee_tally is not None:
-                self._defer_tally_update(_add_each_row_to_rows, payee_tally, rows, kept)
-        totals = np.add.accumulate(amounts, axis=1)[:, -1]  # each row summed in order
+        if payer_tally is not None:
+            self._defer_tally_update(_add_at, payer_tally, repeated, kept.ravel())
+        if payee_tally is not None:
+            self._defer_tally_update(_add_each_row_to_rows, payee_tally, rows, kept)
+        totals = np.add.accumulate(kept, axis=1)[:, -1]  # each row summed in order
         block_sector = self._sector_names[block_code]
+        sectors, flows = self.sectors, self._flows_usd_b
         for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
             if total != 0.0:
-                self._flows_usd_b[(flow, self.sectors[payer], block_sector)] += total
+                flows[(flow, sectors[payer], block_sector)] += total
 
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
