@@ -28,6 +28,24 @@ TRAINING_SHARE_OF_FUNDS = 0.5  # at most this share of cash goes to one quarter 
 OPEX_SHARE_OF_REVENUE = 0.15  # sales, support, safety, research beyond compute
 
 
+def _clipped(value: float, lower: float, upper: float) -> float:
+    """``float(min(max(value, lower), upper))`` with the conversion first: the same
+    comparisons (max keeps ``value`` unless ``lower`` is greater, min unless ``upper`` is
+    smaller; a NaN stays), on a Python float rather than a numpy scalar."""
+    value = float(value)
+    if value < lower:
+        value = lower
+    if value > upper:
+        value = upper
+    return value
+
+
+def _scaling_confidence(expected_logit_per_doubling: float, reference: float) -> float:
+    """:meth:`ModelLab.scaling_confidence` of a lab's expectation and the reference."""
+    ratio = expected_logit_per_doubling / reference if reference > 0 else 1.0
+    return _clipped(ratio, SCALING_CONFIDENCE_BOUNDS[0], SCALING_CONFIDENCE_BOUNDS[1])
+
+
 class ModelLab(Agent):
     """A lab that trains models on rented compute and sells tokens."""
 
@@ -85,9 +103,11 @@ class ModelLab(Agent):
 
     def funding_need_usd_b(self) -> float:
         """Money sought this quarter: a round sized to the runway target when runway is short."""
-        p = self.model.params
-        cash = self.cash_usd_b
-        running_burn = self.burn_usd_b()
+        model = self.model
+        p = model.params
+        cash = model.ledger.balances_usd_b.item(self.account)  # self.cash_usd_b
+        running_burn = max(self.costs_usd_b - self.revenue_usd_b,  # self.burn_usd_b()
+                           p.lab_staff_cost_usd_b_per_quarter * self.size)
         burn = running_burn + self.planned_training_usd_b()
         if cash >= p.lab_funding_trigger_quarters * burn:
             return 0.0
@@ -142,13 +162,15 @@ class ModelLab(Agent):
         usual algorithmic progress); the physical FLOP this takes is the target divided by
         today's algorithmic multiplier, so an efficiency jump cuts the compute a lab rents.
         """
-        p = self.model.params
+        model = self.model
+        p = model.params
         usual_algorithmic_gain = 2.0 ** (1.0 / p.algorithmic_doubling_years)
-        scaleup = p.training_scaleup_per_year ** self.scaling_confidence()
+        scaleup = p.training_scaleup_per_year ** _scaling_confidence(
+            self.expected_logit_per_doubling, model.reference_logit_per_doubling)
         target_effective = self.effective_run_flop * (
             scaleup * usual_algorithmic_gain) ** (p.training_run_quarters / 4)
-        target_flop = target_effective / self.model.algorithmic_multiplier
-        flop_per_dollar = self.model.training_flop_per_dollar
+        target_flop = target_effective / model.algorithmic_multiplier
+        flop_per_dollar = model.training_flop_per_dollar
         return (target_flop * p.rd_compute_multiplier / flop_per_dollar / 1e9
                 / p.training_run_quarters)
 
@@ -156,13 +178,12 @@ class ModelLab(Agent):
         """How much of the frontier's usual scale-up the lab still attempts, from the capability
         its last runs gained per doubling of effective compute relative to what scaling gave at
         the start (1 = as before; a data wall pushes it toward the floor)."""
-        reference = self.model.reference_logit_per_doubling
-        ratio = self.expected_logit_per_doubling / reference if reference > 0 else 1.0
-        return float(min(max(ratio, SCALING_CONFIDENCE_BOUNDS[0]), SCALING_CONFIDENCE_BOUNDS[1]))
+        return _scaling_confidence(self.expected_logit_per_doubling,
+                                   self.model.reference_logit_per_doubling)
 
     def decide_training_budget(self, sentiment: float) -> None:
         """Spend on training this quarter: the plan, scaled by sentiment and bounded by cash."""
-        plan = self.planned_training_usd_b() * float(min(max(sentiment, 0.3), 1.5))
+        plan = self.planned_training_usd_b() * _clipped(sentiment, 0.3, 1.5)
         affordable = TRAINING_SHARE_OF_FUNDS * max(self.cash_usd_b, 0.0)
         self.training_budget_usd_b = max(min(plan, affordable), 0.0)
 
@@ -211,11 +232,12 @@ class ModelLab(Agent):
 
     def update_expectations(self) -> None:
         """Adaptive expectation of annual revenue growth from the last year's revenue."""
-        self.revenue_history.append(self.revenue_usd_b)
-        if len(self.revenue_history) >= 5 and self.revenue_history[-5] > 1e-6:
-            observed = self.revenue_history[-1] / self.revenue_history[-5] - 1.0
+        history = self.revenue_history
+        history.append(self.revenue_usd_b)
+        if len(history) >= 5 and history[-5] > 1e-6:
+            observed = history[-1] / history[-5] - 1.0
             self.expected_revenue_growth_per_year += 0.3 * (
-                float(min(max(observed, -0.9), 5.0)) - self.expected_revenue_growth_per_year)
+                _clipped(observed, -0.9, 5.0) - self.expected_revenue_growth_per_year)
 
     def margin(self) -> float:
         """Operating margin of the quarter (revenue minus all costs, over revenue)."""

@@ -86,6 +86,7 @@ _FLOW_TALLIES: dict[str, tuple[str | None, str | None]] = {
 _INF = math.inf
 _NUMBER = (float, int)  # isinstance with a tuple: faster than with float | int
 _INTEGER = (int, np.integer)
+_subtract_reduce = np.subtract.reduce
 
 
 # Updates of the net-worth tallies are queued and applied in order only when the tallies are
@@ -112,6 +113,12 @@ def _add_to_one(tallies: dict[str, np.ndarray], name: str, account: int, amount:
 def _add_at(tallies: dict[str, np.ndarray], name: str, accounts: np.ndarray,
             amounts: np.ndarray | float) -> None:
     np.add.at(tallies[name], accounts, amounts)  # repeated accounts one transfer at a time
+
+
+def _add_in_turn_to_one(tallies: dict[str, np.ndarray], name: str, account: int,
+                        amounts: np.ndarray) -> None:
+    # _add_at with the account repeated: one amount at a time, in order
+    np.add.at(tallies[name], np.full(amounts.size, account), amounts)
 
 
 def _add_to_rows(tallies: dict[str, np.ndarray], name: str, rows: slice,
@@ -292,9 +299,10 @@ class Ledger:
     def _transfer_to_or_from_block(self, payers, payees, amounts: np.ndarray, flow: str) -> bool:
         """One account paying each account of a block, or each paying one account: the
         same updates as the general path (the single account is updated one transfer at a
-        time, in order; the block's accounts once each), with slices instead of ufunc.at.
-        Returns False if the transfer is not of that shape. Amounts are known to be >= 0;
-        an infinite one is rejected here, before any balance changes."""
+        time, in order; the block's accounts once each), with slices and one sequential
+        reduction instead of ufunc.at. Returns False if the transfer is not of that shape.
+        Amounts are known to be >= 0; an infinite one is rejected here, before any balance
+        changes."""
         if amounts.ndim != 1:
             return False
         if isinstance(payers, _INTEGER):
@@ -315,25 +323,37 @@ class Ledger:
         total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
         if not total < _INF:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        repeated = self._repeated(single, amounts.size)  # read-only: kept as it is
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
         balances = self.balances_usd_b
         if single_pays:  # payers first, then payees, as in the general path
-            np.subtract.at(balances, repeated, amounts)
+            # ufunc.at's updates of the one payer: ((b - a0) - a1) - ..., which subtract's
+            # reduction (sequential, never pairwise) computes from the initial value b.
+            balances[single] = _subtract_reduce(amounts, initial=balances.item(single))
             balances[rows] += amounts
-            payer_update, payer_accounts = _add_at, repeated
+            payer_update, payer_accounts = _add_in_turn_to_one, single
             payee_update, payee_accounts = _add_to_rows, rows
         else:
             balances[rows] -= amounts
-            np.add.at(balances, repeated, amounts)
+            single_balance = balances.item(single)  # after that: it may be in the block
+            if single_balance != 0.0:
+                # ufunc.at's ((b + a0) + a1) + ... is minus ((-b - a0) - a1) - ... exactly
+                # (rounding to nearest is symmetric), but for the sign of a zero: 0.0 - x
+                # gives -x and +0.0 for either zero, which is what the additions give
+                # unless b is -0.0 (that case takes ufunc.at).
+                balances[single] = 0.0 - _subtract_reduce(amounts, initial=-single_balance)
+            else:
+                np.add.at(balances, self._repeated(single, amounts.size), amounts)
             payer_update, payer_accounts = _add_to_rows, rows
-            payee_update, payee_accounts = _add_at, repeated
+            payee_update, payee_accounts = _add_in_turn_to_one, single
         if payer_tally is not None or payee_tally is not None:
             kept = amounts.copy()
+            pending = self._pending_tallies  # _defer_tally_update inlined
             if payer_tally is not None:
-                self._defer_tally_update(payer_update, payer_tally, payer_accounts, kept)
+                pending.append((payer_update, payer_tally, payer_accounts, kept))
             if payee_tally is not None:
-                self._defer_tally_update(payee_update, payee_tally, payee_accounts, kept)
+                pending.append((payee_update, payee_tally, payee_accounts, kept))
+            if len(pending) >= _MAX_PENDING_TALLY_UPDATES:
+                self._settled_tallies()
         if total != 0.0:
             single_sector = self.sectors[single]
             block_sector = self._sector_names[block_code]
@@ -360,23 +380,25 @@ class Ledger:
             raise ValueError(f"{flow}: payees must be a block of accounts, amounts of shape "
                              "(payers, block size)")
         _, rows, block_code = entry
-        repeated = np.broadcast_to(payers[:, None], amounts.shape)
+        # The payer of each transfer, row after row: the order in which ufunc.at walks a 2-D
+        # index (a new array, so the tally update below can keep it).
+        repeated = payers.repeat(block.size)
         payer_tally, payee_tally = _FLOW_TALLIES[flow]
-        np.subtract.at(self.balances_usd_b, repeated, amounts)
+        kept = amounts.copy()  # C-contiguous: its ravel() is a view, in the same order
+        np.subtract.at(self.balances_usd_b, repeated, kept.ravel())
         block_balances = self.balances_usd_b[rows]  # a view: rows is a slice
-        for row in amounts:
+        for row in kept:
             block_balances += row
-        if payer_tally is not None or payee_tally is not None:
-            kept = amounts.copy()
-            if payer_tally is not None:
-                self._defer_tally_update(_add_at, payer_tally, np.array(repeated), kept)
-            if payee_tally is not None:
-                self._defer_tally_update(_add_each_row_to_rows, payee_tally, rows, kept)
-        totals = np.add.accumulate(amounts, axis=1)[:, -1]  # each row summed in order
+        if payer_tally is not None:
+            self._defer_tally_update(_add_at, payer_tally, repeated, kept.ravel())
+        if payee_tally is not None:
+            self._defer_tally_update(_add_each_row_to_rows, payee_tally, rows, kept)
+        totals = np.add.accumulate(kept, axis=1)[:, -1]  # each row summed in order
         block_sector = self._sector_names[block_code]
+        sectors, flows = self.sectors, self._flows_usd_b
         for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
             if total != 0.0:
-                self._flows_usd_b[(flow, self.sectors[payer], block_sector)] += total
+                flows[(flow, sectors[payer], block_sector)] += total
 
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
