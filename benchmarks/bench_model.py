@@ -11,8 +11,9 @@ alive after each quarter, summed over the run) and the cost per agent-step. It t
 ``step`` methods do nothing, activated every quarter with ``agents_by_type[T].shuffle_do("step")``
 and recorded by a DataCollector with as many (trivial) model reporters as the model table has
 columns. A third row, ``batch_mode``, times the same run without the per-quarter agent rows
-(``record_agents=False``, as batches, ``calibrate`` and ``fit`` run it), with its own ratio;
-the two runs of the model are timed in alternation.
+(``record_agents=False``, as batches, ``calibrate`` and ``fit`` run it), with its own ratio.
+The three are timed in turn (model, batch mode, floor; then batch mode, floor, model; ...), so
+each ratio compares runs of the same minutes on a machine whose speed drifts.
 The last line, ``ratio_to_mesa_floor=X.X``, is the ratio of the two medians of wall time for
 the default run; ``cpu_ratio_to_mesa_floor`` is the same for the process's CPU time, which is
 steadier when other programs share the machine, and ``min_cpu_ratio_to_mesa_floor`` the ratio
@@ -82,29 +83,24 @@ def run_floor(model_class: type[mesa.Model], quarters: int) -> Timing:
     return time.perf_counter() - start, time.process_time() - start_cpu, agent_steps
 
 
-def median_time(run: Callable[[], Timing], repeats: int) -> Summary:
-    """Median wall and CPU time and the fastest CPU time over ``repeats`` runs after one
-    warm-up run; agent-steps of a run."""
-    run()  # warm-up: imports, caches, first allocations
-    return summarize_timings([run() for _ in range(repeats)])
-
-
 def summarize_timings(results: list[Timing]) -> Summary:
     """Median wall and CPU time, fastest CPU time, agent-steps of the last run."""
     return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results),
             min(r[1] for r in results), results[-1][2])
 
 
-def interleaved_median_times(run_a: Callable[[], Timing], run_b: Callable[[], Timing],
-                             repeats: int) -> tuple[Summary, Summary]:
-    """:func:`median_time` of two runs measured in alternation (a b, b a, a b, ...), so that a
-    drifting machine slows both alike."""
-    run_a(), run_b()  # warm-up
-    results: tuple[list[Timing], list[Timing]] = ([], [])
+def interleaved_median_times(runs: list[Callable[[], Timing]], repeats: int) -> list[Summary]:
+    """Median wall and CPU time, fastest CPU time and agent-steps of each run, measured in
+    turn after one warm-up each (a b c, b c a, c a b, ...), so that a drifting machine slows
+    them all alike and their ratios compare runs of the same minutes."""
+    for run in runs:
+        run()  # warm-up: imports, caches, first allocations
+    results: list[list[Timing]] = [[] for _ in runs]
     for i in range(repeats):
-        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
-            results[which].append((run_a, run_b)[which]())
-    return summarize_timings(results[0]), summarize_timings(results[1])
+        for k in range(len(runs)):
+            which = (i + k) % len(runs)
+            results[which].append(runs[which]())
+    return [summarize_timings(timings) for timings in results]
 
 
 def default_shape() -> tuple[dict[str, int], int]:
@@ -126,12 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     quarters, repeats = (5, 2) if args.small else (args.quarters, args.repeats)
 
     counts, n_columns = default_shape()
-    (model_time, model_cpu, model_min, model_steps), (
-        batch_time, batch_cpu, batch_min, batch_steps) = interleaved_median_times(
-        lambda: run_bubble(quarters), lambda: run_bubble(quarters, record_agents=False), repeats)
     floor_class = floor_model_class(counts, n_columns)
-    floor_time, floor_cpu, floor_min, floor_steps = median_time(
-        lambda: run_floor(floor_class, quarters), repeats)
+    ((model_time, model_cpu, model_min, model_steps),
+     (batch_time, batch_cpu, batch_min, batch_steps),
+     (floor_time, floor_cpu, floor_min, floor_steps)) = interleaved_median_times(
+        [lambda: run_bubble(quarters), lambda: run_bubble(quarters, record_agents=False),
+         lambda: run_floor(floor_class, quarters)], repeats)
 
     print(f"default scenario, {quarters} quarters, median of {repeats} runs after a warm-up")
     print(
