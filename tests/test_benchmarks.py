@@ -35,3 +35,12 @@ def test_bench_population_prints_a_row_per_size_with_growth_and_memory():
     assert [row[0] for row in rows] == ["100", "300"]
     assert rows[0][1] == "" and float(rows[1][1]) > 0.0  # growth: only from the second size
     assert all(int(row[2]) > 0 and int(row[3]) > 0 for row in rows)  # table rows, peak MiB
+
+
+def test_rounding_sensitivity_small_prints_a_row_per_perturbation():
+    out = _run("rounding_sensitivity.py", "--small")
+    rows = re.findall(r"^(none|chip_markup [+-]1 ulp|\S+ \+1 ulp)\s+(-|\d\.\de[+-]\d+)\s+(\d+)/2"
+                      r"\s+(\d+)/2$", out, re.M)
+    assert [row[0] for row in rows][:3] == ["none", "chip_markup +1 ulp", "chip_markup -1 ulp"]
+    assert len(rows) == 5 and rows[0][1] == "-"
+    assert all(float(row[1]) < 1e-6 for row in rows[1:])  # 8 quarters: still at rounding level
