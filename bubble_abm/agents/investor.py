@@ -109,14 +109,6 @@ class InvestorPopulation:
         tilt = (1.0 + p.allocation_return_sensitivity * expected_returns)[self.strategy]
         return np.minimum(np.maximum(tilt * self.risk_appetite[:, None], 0.0), MAX_TILT)
 
-    def desired_tilt_one_asset(self, expected_returns: list[float]) -> np.ndarray:
-        """:meth:`desired_tilt` of one asset, shape (n,), from each strategy's expected return
-        (three floats): the same arithmetic, on Python floats before the per-investor rows."""
-        sensitivity = self.model.params.allocation_return_sensitivity
-        by_strategy = np.array([1.0 + sensitivity * expected for expected in expected_returns])
-        return np.minimum(np.maximum(by_strategy[self.strategy] * self.risk_appetite, 0.0),
-                          MAX_TILT)
-
     def review_strategies(self, realised_returns: np.ndarray, last_expected: np.ndarray) -> None:
         """Score each strategy by the return of the tilt it advised last quarter; switch by logit.
 

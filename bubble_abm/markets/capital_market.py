@@ -14,13 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bubble_abm.agents.investor import (
-    FUNDAMENTAL_REVERSION_PER_QUARTER,
-    NARRATIVE_RETURN_PER_LOGIT,
-    STRATEGY_NAMES,
-    TREND_EXTRAPOLATION,
-    strategy_expected_returns,
-)
+from bubble_abm.agents.investor import STRATEGY_NAMES, strategy_expected_returns
 from bubble_abm.core.valuation import dcf_value_usd_b
 
 LAB_LONG_RUN_MARGIN = 0.25  # operating margin investors expect of a mature lab
@@ -198,29 +192,18 @@ class CapitalMarket:
         for lab, v in zip(labs, new_value.tolist(), strict=True):
             lab.valuation_usd_b = v
 
-    def _lab_expected_returns_by_strategy(self) -> list[float]:
-        """Each strategy's expected quarterly return on the labs as a sector: fundamentalists
-        compare DCF values on revenue levels (without sentiment) with the marks, trend
-        followers extrapolate the marks, narrative investors read capability news (the
-        private-market side of DESIGN §4's investors).
-
-        Three Python floats: :func:`strategy_expected_returns`' arithmetic on one asset of
-        exposure 1, without its arrays."""
+    def _lab_expected_returns(self) -> np.ndarray:
+        """Each strategy's expected quarterly return on the labs as a sector, shape (3, 1):
+        fundamentalists compare DCF values on revenue levels (without sentiment) with the
+        marks, trend followers extrapolate the marks, narrative investors read capability
+        news (the private-market side of DESIGN §4's investors)."""
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
         history = self.lab_mark_history[-3:]
-        trend = 0.0
-        if len(history) >= 2:  # np.mean(np.diff(log marks)): differences summed in order
-            logs = np.log(np.maximum(history, 1e-9)).tolist()
-            steps = [later - earlier for earlier, later in zip(logs[:-1], logs[1:], strict=True)]
-            total = steps[0]
-            for step in steps[1:]:
-                total += step
-            trend = total / len(steps)
-        # np.minimum(np.maximum(gap, -0.9), 1.0) on one value; x * 1.0 (the exposure) is x
-        fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * min(max(gap, -0.9), 1.0)
-        return [float(fundamental), TREND_EXTRAPOLATION * trend,
-                float(NARRATIVE_RETURN_PER_LOGIT * self.model.capability_news_logit())]
+        trend = (float(np.mean(np.diff(np.log(np.maximum(history, 1e-9)))))
+                 if len(history) >= 2 else 0.0)
+        return strategy_expected_returns(np.array([gap]), np.array([trend]),
+                                         self.model.capability_news_logit(), np.ones(1))
 
     def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
         change = new_value - self.lab_valuation_usd_b
@@ -237,12 +220,7 @@ class CapitalMarket:
             ledger.revalue(np.array(accounts), np.array(amounts))
 
     def fund_labs(self) -> None:
-        """Labs short of runway raise: strategic partners first, then investor rounds.
-
-        A round's pre-money is the lab's mark, at least the new money (if above the mark,
-        holders' stakes are first revalued up to it); existing holders are diluted by
-        pre-money / post-money, so that their stakes keep the pre-money value, and the buyer
-        gets amount / post-money of the lab."""
+        """Labs short of runway raise: strategic partners first, then investor rounds."""
         model = self.model
         ledger = model.ledger
         labs = model.labs
@@ -264,7 +242,7 @@ class CapitalMarket:
         cash = investors.cash_usd_b()
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
         wealth = self._investor_wealth_usd_b(cash, self._investor_bonds(), held)
-        private_tilt = investors.desired_tilt_one_asset(self._lab_expected_returns_by_strategy())
+        private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
         desired = p.private_allocation_base * wealth * private_tilt
         appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
@@ -272,115 +250,25 @@ class CapitalMarket:
         if total_appetite <= 0.0 or total_need <= 0.0:
             return
         fill = min(1.0, total_appetite / total_need)
-        appetite_share = appetite / total_appetite
-        raising = [i for i, lab_need in enumerate(need) if lab_need > 0.0]
-        amounts = [0.0] * len(need)
-        for i in raising:
-            amounts[i] = need[i] * fill
-        # Column i: each investor's part of lab i's round (0 for labs not raising).
-        contributions = appetite_share[:, None] * np.array(amounts)
-        # Each round takes investors' stakes x in its lab to x * factor + contribution /
-        # post-money: all labs at once at the end, with factor
-        # and post-money 1.0 for labs not raising (x * 1.0 + 0.0 is x: no stake is -0.0).
-        factors = [1.0] * len(need)
-        post_moneys = [1.0] * len(need)
-        marks = self.lab_valuation_usd_b
-        done: list[int] = []  # labs whose round is not in investors' stakes yet
-        for i in raising:
-            amount = amounts[i]
-            mark = marks.item(i)
-            pre_money = max(mark, amount)
-            if pre_money > mark:  # rare: holders' stakes are revalued up to the pre-money
-                self._add_investor_rounds(done, contributions, factors, post_moneys)
-                new_marks = marks.copy()
-                new_marks[i] = pre_money
-                self._revalue_lab_stakes(new_marks)
-            post_money = pre_money + amount
-            factor = pre_money / post_money
-            stakes = self.lab_fraction_strategic[i]
-            for holder_id, fraction in stakes.items():
-                stakes[holder_id] = fraction * factor
-            ledger.transfer_many(investors.account, labs[i].account, contributions[:, i],
+        for i, lab_need in enumerate(need):
+            if lab_need <= 0.0:
+                continue
+            amount = lab_need * fill
+            contributions = appetite / total_appetite * amount
+            post_money = self._price_round(i, amount)
+            ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
-            factors[i] = factor
-            post_moneys[i] = post_money
-            done.append(i)
-            marks[i] = post_money
+            self.lab_fraction_investors[:, i] += contributions / post_money
+            self.lab_valuation_usd_b[i] = post_money
             labs[i].raised_usd_b += amount
             self.funding_raised_usd_b += amount
-        fractions = self.lab_fraction_investors
-        fractions *= np.array(factors)
-        fractions += contributions / np.array(post_moneys)
-
-    def _add_investor_rounds(self, done: list[int], contributions: np.ndarray,
-                             factors: list[float], post_moneys: list[float]) -> None:
-        """Bring investors' stakes up to date with the rounds of the labs in ``done``, one
-        lab at a time, and take those rounds out of what :meth:`fund_labs` adds at the end."""
-        fractions = self.lab_fraction_investors
-        for j in done:
-            fractions[:, j] *= factors[j]
-            fractions[:, j] += contributions[:, j] / post_moneys[j]
-            contributions[:, j] = 0.0
-            factors[j] = post_moneys[j] = 1.0
-        done.clear()
 
     def _sell_strategic_stakes(self, need: list[float]) -> set[int]:
         """Step 1 of :meth:`fund_labs`: each big-four partner buys stakes in its labs up to its
         budget, then chipmakers' vendor financing pro rata to the remaining needs (``need`` is
-        reduced in place). Returns the labs that sold a stake.
-
-        Each stake is priced and booked in turn (see :meth:`fund_labs`), with the marks as
-        Python floats and investors' dilutions queued: each lab's column is multiplied by its
-        rounds' factors in order at the end (all labs at once, padded with factors of 1.0,
-        which change nothing), or before a rare revaluation that reads the columns."""
+        reduced in place). Returns the labs that sold a stake."""
         model = self.model
-        labs = model.labs
-        transfer = model.ledger.transfer
-        strategic = self.lab_fraction_strategic
-        marks = self.lab_valuation_usd_b.tolist()
-        dilutions: list[list[float]] = [[] for _ in marks]  # investors' factors, in order
         sold: set[int] = set()
-        raised_total = self.strategic_raised_usd_b
-
-        def settle() -> None:
-            """Bring the marks and investors' fractions up to date."""
-            self.lab_valuation_usd_b[:] = marks
-            depth = max(map(len, dilutions))
-            if depth:
-                factors = np.array([factor + [1.0] * (depth - len(factor))
-                                    for factor in dilutions])
-                fractions = self.lab_fraction_investors
-                for k in range(depth):  # x * f1 * f2 ..., one factor at a time
-                    fractions *= factors[:, k]
-                for factor in dilutions:
-                    factor.clear()
-
-        def sell(i: int, holder, amount: float, flow: str) -> None:
-            """Sell ``holder`` a stake in lab ``i`` for ``amount`` (none if too small)."""
-            nonlocal raised_total
-            if amount <= 1e-12:
-                return
-            mark = marks[i]
-            pre_money = max(mark, amount)
-            if pre_money > mark:  # holders' stakes are revalued up to the pre-money
-                settle()
-                new_marks = self.lab_valuation_usd_b.copy()
-                new_marks[i] = pre_money
-                self._revalue_lab_stakes(new_marks)
-            post_money = pre_money + amount
-            factor = pre_money / post_money
-            dilutions[i].append(factor)
-            stakes = strategic[i]
-            for holder_id, fraction in stakes.items():
-                stakes[holder_id] = fraction * factor
-            lab = labs[i]
-            transfer(holder.account, lab.account, amount, flow)
-            stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
-            marks[i] = post_money
-            lab.raised_usd_b += amount
-            raised_total += amount
-            sold.add(i)
-
         for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
             partners = [i for i in partner_labs if need[i] > 0.0]
             if not partners:
@@ -388,7 +276,8 @@ class CapitalMarket:
             budget = owner.strategic_budget_usd_b()
             for i in partners:
                 amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
-                sell(i, owner, amount, "strategic_stake")
+                if self._sell_lab_stake(i, owner, amount, "strategic_stake"):
+                    sold.add(i)
                 need[i] -= amount
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
@@ -397,11 +286,43 @@ class CapitalMarket:
                 continue
             for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
                 amount = min(need[i], budget * need[i] / total_need)
-                sell(i, chipmaker, amount, "vendor_financing")
+                if self._sell_lab_stake(i, chipmaker, amount, "vendor_financing"):
+                    sold.add(i)
                 need[i] -= amount
-        settle()
-        self.strategic_raised_usd_b = raised_total
         return sold
+
+    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> bool:
+        """Sell ``holder`` a stake in a lab for ``amount``; False if too small to book."""
+        if amount <= 1e-12:
+            return False
+        lab = self.model.labs[lab_index]
+        post_money = self._price_round(lab_index, amount)
+        self.model.ledger.transfer(holder.account, lab.account, amount, flow)
+        stakes = self.lab_fraction_strategic[lab_index]
+        stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
+        self.lab_valuation_usd_b[lab_index] = post_money
+        lab.raised_usd_b += amount
+        self.strategic_raised_usd_b += amount
+        return True
+
+    def _price_round(self, lab_index: int, amount: float) -> float:
+        """Set a round's pre-money (the current mark, at least the new money) and dilute
+        existing holders so that their stakes keep the pre-money value; returns post-money.
+
+        If the pre-money is above the last mark, holders' stakes are revalued up to it."""
+        mark = self.lab_valuation_usd_b[lab_index]
+        pre_money = max(mark, amount)
+        if pre_money > mark:
+            new_marks = self.lab_valuation_usd_b.copy()
+            new_marks[lab_index] = pre_money
+            self._revalue_lab_stakes(new_marks)
+        post_money = pre_money + amount
+        factor = pre_money / post_money
+        self.lab_fraction_investors[:, lab_index] *= factor
+        stakes = self.lab_fraction_strategic[lab_index]
+        for holder_id in stakes:
+            stakes[holder_id] *= factor
+        return post_money
 
     def lab_failed(self, lab_index: int) -> None:
         """A failed lab's stakes are worthless."""
