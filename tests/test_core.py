@@ -193,38 +193,3 @@ def test_units_by_owner_and_generation_rows_are_each_fleets_units_by_generation(
               for i, n in enumerate(draws.integers(0, 30, 5))]
     table = units_by_owner_and_generation(fleets, 3)
     assert table.tolist() == [fleet.units_by_generation(3).tolist() for fleet in fleets]
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_fleets_laid_out_side_by_side_settle_as_fleets_one_by_one(seed):
-    """Equal fleets after a joint quarter keep their arrays side by side, so the next quarter
-    appends deliveries to all at once (core.fleet._FleetsLayout); the books, units by
-    generation and totals are the same, bit for bit, as with that layout dropped each quarter
-    (each fleet settled in turn)."""
-    from bubble_abm.core.fleet import depreciate_impair_and_retire, units_by_owner_and_generation
-
-    def quarters(drop_layout: bool) -> list:
-        draws = np.random.default_rng(seed)
-        fleets = [_random_fleet(np.random.default_rng([seed, i]), 6) for i in range(5)]
-        seen = []
-        for quarter in range(8):  # as in a model quarter: rent out, deliver, depreciate
-            seen.append(units_by_owner_and_generation(fleets, 4).tolist())
-            for fleet in fleets:  # the same number of deliveries for each fleet
-                for _ in range(2):
-                    fleet.add_vintage(float(draws.uniform(1e3, 1e5)), int(draws.integers(0, 4)),
-                                      float(draws.uniform(0.1, 5.0)))
-            scrap = quarter == 5  # fleets stay equal in size until some vintages are scrapped
-            seen.append(depreciate_impair_and_retire(
-                fleets, 20.0, draws.uniform(0.0, 40_000.0, 4),
-                draws.random(4) > (0.3 if scrap else -1.0), 40.0 if scrap else 1e9,
-                draws.uniform(0.2, 1.2, 4), 0.8))
-            if drop_layout:
-                for fleet in fleets:
-                    fleet._leave_layout()
-            seen.append([(fleet.installed_h100e, fleet.book_value_usd_b) for fleet in fleets])
-        seen.append([[getattr(fleet, name).tolist() for name in
-                      ("units_h100e", "generation", "book_usd_b", "impaired_usd_b",
-                       "age_quarters")] for fleet in fleets])
-        return seen
-
-    assert quarters(drop_layout=False) == quarters(drop_layout=True)

@@ -120,7 +120,6 @@ def _vintage_field(name: str) -> property:
         if fleet._pending:
             fleet._settle()
         fleet.__dict__[private] = values
-        fleet._leave_layout()
 
     return property(get, set_)
 
@@ -160,13 +159,6 @@ class GpuFleet:
         self._age_quarters = np.zeros(0, dtype=np.int64)
         self._pending: list[tuple[float, int, float, float, float, int]] = []
         self._totals: dict[str, tuple[np.ndarray, float]] = {}  # field: (array, its sum)
-        self._layout: _FleetsLayout | None = None  # see _FleetsLayout
-
-    def _leave_layout(self) -> None:
-        """The fleet's arrays were replaced: they are no longer slices of a layout's arrays."""
-        if self._layout is not None:
-            self._layout.valid = False
-            self._layout = None
 
     def add_vintage(
         self, units_h100e: float, generation: int, cost_usd_b: float, age_quarters: int = 0,
@@ -215,7 +207,6 @@ class GpuFleet:
         charge = _depreciation_charge(age, book, accounting_life_quarters)
         self._book_usd_b = book - charge
         self._age_quarters = age + 1
-        self._leave_layout()
         return float(charge.sum())
 
     def impair(self, recoverable_usd_b: np.ndarray) -> float:
@@ -224,7 +215,6 @@ class GpuFleet:
         loss = np.maximum(self._book_usd_b - recoverable_usd_b, 0.0)
         self._book_usd_b = self._book_usd_b - loss
         self._impaired_usd_b = self._impaired_usd_b + loss
-        self._leave_layout()
         return float(loss.sum())
 
     def retire(self, keep: np.ndarray) -> float:
@@ -250,22 +240,6 @@ class GpuFleet:
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
 
 
-class _FleetsLayout:
-    """Fleets of equal size whose vintage arrays are consecutive slices of one array per
-    field (as :func:`depreciate_impair_and_retire` leaves them): the next settlement appends
-    each fleet's deliveries with one 2-D concatenation per field. ``valid`` turns False when
-    any of the fleets' arrays is replaced by other means (:meth:`GpuFleet._leave_layout`)."""
-
-    __slots__ = ("fleets", "vintages", "size", "valid")
-
-    def __init__(self, fleets: list[GpuFleet], vintages: dict[str, np.ndarray],
-                 size: int) -> None:
-        self.fleets = list(fleets)
-        self.vintages = vintages  # field: the fleets' arrays, fleet after fleet (1-D)
-        self.size = size  # vintages per fleet
-        self.valid = True
-
-
 def _settle_fleets(fleets: list[GpuFleet], set_by_caller: tuple[str, ...] = ()
                    ) -> tuple[dict[str, np.ndarray], list[int]]:
     """Every fleet's vintages, with the deliveries each has queued appended, as one array per
@@ -281,12 +255,6 @@ def _settle_fleets(fleets: list[GpuFleet], set_by_caller: tuple[str, ...] = ()
     counts = [len(rows_of_fleet) for rows_of_fleet in queued]
     rows = np.array([row for rows in queued for row in rows], dtype=float).reshape(
         -1, len(VINTAGE_FIELDS))  # generation and age are small integers, held exactly
-    layout = fleets[0]._layout if fleets else None
-    if (layout is not None and layout.valid and layout.fleets == fleets
-            and counts.count(counts[0]) == len(counts)):
-        return _settle_laid_out_fleets(layout, rows, counts[0], set_by_caller)
-    for fleet in fleets:
-        fleet._leave_layout()
     sizes = [fleet._units_h100e.size + count for fleet, count in zip(fleets, counts, strict=True)]
     bounds = [0, *accumulate(sizes)]
     vintages = {}
@@ -311,50 +279,14 @@ def _settle_fleets(fleets: list[GpuFleet], set_by_caller: tuple[str, ...] = ()
     return vintages, bounds
 
 
-def _settle_laid_out_fleets(layout: _FleetsLayout, rows: np.ndarray, count: int,
-                            set_by_caller: tuple[str, ...]
-                            ) -> tuple[dict[str, np.ndarray], list[int]]:
-    """:func:`_settle_fleets` of a layout's fleets, each with ``count`` queued rows: the same
-    arrays (each fleet's vintages, then its deliveries, fleet after fleet), one 2-D
-    concatenation per field."""
-    fleets = layout.fleets
-    n_fleets, size = len(fleets), layout.size
-    new_rows = rows.reshape(n_fleets, count, len(VINTAGE_FIELDS))
-    vintages = {}
-    for column, name in enumerate(VINTAGE_FIELDS):
-        old = layout.vintages[name]
-        new = new_rows[:, :, column]
-        if new.dtype != old.dtype:
-            new = new.astype(old.dtype)
-        vintages[name] = np.concatenate((old.reshape(n_fleets, size), new), axis=1).ravel()
-    size += count
-    bounds = [i * size for i in range(n_fleets + 1)]
-    sliced = [name for name in VINTAGE_FIELDS if name not in set_by_caller]
-    for fleet, start in zip(fleets, bounds[:-1], strict=True):
-        state = fleet.__dict__
-        for name in sliced:
-            state["_" + name] = vintages[name][start:start + size]
-        fleet._pending.clear()
-    layout.valid = False  # the fleets' arrays are new (the caller lays them out again)
-    return vintages, bounds
-
-
 def units_by_owner_and_generation(fleets: list[GpuFleet], n_generations: int) -> np.ndarray:
     """Installed H100e of each fleet (rows) per generation (columns): each row exactly
     :meth:`GpuFleet.units_by_generation`, in one ``np.bincount`` over all vintages."""
-    layout = fleets[0]._layout if fleets else None
-    if (layout is not None and layout.valid and layout.fleets == fleets
-            and not any([fleet._pending for fleet in fleets])):
-        # the fleets' arrays, concatenated, are the layout's
-        generation = layout.vintages["generation"]
-        units = layout.vintages["units_h100e"]
-        owner = np.arange(len(fleets)).repeat(layout.size)
-    else:
-        for fleet in fleets:
-            fleet._settle()
-        generation = np.concatenate([fleet._generation for fleet in fleets])
-        units = np.concatenate([fleet._units_h100e for fleet in fleets])
-        owner = np.repeat(np.arange(len(fleets)), [fleet._units_h100e.size for fleet in fleets])
+    for fleet in fleets:
+        fleet._settle()
+    generation = np.concatenate([fleet._generation for fleet in fleets])
+    units = np.concatenate([fleet._units_h100e for fleet in fleets])
+    owner = np.repeat(np.arange(len(fleets)), [fleet._units_h100e.size for fleet in fleets])
     cell = owner * n_generations + np.minimum(np.maximum(generation, 0), n_generations - 1)
     return np.bincount(cell, weights=units, minlength=len(fleets) * n_generations).reshape(
         len(fleets), n_generations)
@@ -412,20 +344,14 @@ def depreciate_impair_and_retire(
         np.multiply(units, idle_share, out=per_vintage[2])
         np.multiply(book, idle_share, out=per_vintage[3])
         sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
-        layout = None
         if sizes and sizes.count(sizes[0]) == len(sizes):  # equal fleets: one reduction
             sums = np.add.reduce(per_vintage.reshape(7, len(sizes), sizes[0]), axis=2).T.tolist()
-            layout = _FleetsLayout(fleets, {
-                "units_h100e": units, "generation": generation,
-                "cost_usd_b": vintages["cost_usd_b"], "book_usd_b": book,
-                "impaired_usd_b": impaired, "age_quarters": age}, sizes[0])
         else:
             sums = [np.add.reduce(per_vintage[:, start:stop], axis=1).tolist()
                     for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
         results = []
         for fleet, start, stop, fleet_sums in zip(fleets, bounds[:-1], bounds[1:], sums,
                                                   strict=True):
-            fleet._layout = layout  # its arrays: the slices set here and by _settle_fleets
             fleet_units, fleet_book = units[start:stop], book[start:stop]
             fleet_impaired = impaired[start:stop]
             fleet._units_h100e, fleet._book_usd_b = fleet_units, fleet_book
