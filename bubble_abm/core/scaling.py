@@ -217,7 +217,8 @@ def _split_exponents(constants: ChinchillaConstants) -> tuple[float, float]:
 _SPLIT_EXPONENTS: dict[ChinchillaConstants, tuple[float, float]] = {}
 _GRID_STEPS = np.arange(33.0)  # 0, 1, ..., 32: the wall optimum's grid in units of its step
 _GRID_STEPS.flags.writeable = False
-_INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+_MAX_NEWTON_STEPS = 100  # bisection alone narrows any bracket below the tolerance in fewer
+_NEWTON_TOLERANCE = 1e-10  # in log D: the last step; the error after it is far smaller
 
 
 def wall_constrained_optimum(
@@ -236,8 +237,8 @@ def wall_constrained_optimum(
     Otherwise the loss along the budget line is minimised over ``D`` in ``[S, D_opt]``: for
     ``beta <= 1`` an extra token is worth at most what it is without a wall, so the walled
     optimum never uses more tokens than ``D_opt`` (and for ``R = 0`` it is exactly ``S``).
-    The search is a log-spaced grid followed by golden-section refinement in ``log D``
-    (tens of microseconds per call).
+    The search is a log-spaced grid followed by Newton's method on the loss's slope in
+    ``log D``, within the bracket around the best grid point (some microseconds per call).
     """
     if compute_flop <= 0:
         raise ValueError("compute_flop must be positive")
@@ -289,26 +290,40 @@ def wall_constrained_optimum(
     grid_values = grid.tolist()  # Python floats: the same arithmetic as numpy's scalars
     a, b = grid_values[max(i - 1, 0)], grid_values[min(i + 1, len(grid_values) - 1)]
 
-    # Golden-section search on the bracket around the best grid point (loss_at inlined in the
-    # loop: the same operations, one call fewer per step).
-    inv_phi = _INV_PHI
-    x1, x2 = b - inv_phi * (b - a), a + inv_phi * (b - a)
-    f1, f2 = loss_at(x1), loss_at(x2)
-    while b - a > 1e-9:
-        if f1 <= f2:
-            b, x2, f2 = x2, x1, f1
-            x = x1 = b - inv_phi * (b - a)
-        else:
-            a, x1, f1 = x1, x2, f2
-            x = x2 = a + inv_phi * (b - a)
+    # Newton's method on dL/dx from the best grid point, kept inside the bracket around it:
+    # a step that leaves the bracket (or meets a non-convex stretch) bisects it instead. It
+    # converges in a few steps where golden-section search took about forty.
+    # With g = D_eff'/D_eff and h = D_eff''/D_eff (derivatives in x; both 1 below the stock):
+    #   L'  = alpha * A/N**alpha - beta * B/D_eff**beta * g
+    #   L'' = alpha**2 * A/N**alpha + beta * B/D_eff**beta * ((beta + 1) * g**2 - h)
+    alpha, beta = c.alpha, c.beta
+    x = grid_values[i]
+    for _ in range(_MAX_NEWTON_STEPS):
         d = exp(x)
-        d_eff = d if d <= s else s - scale * expm1(-(d - s) / scale)
-        f = e + a_coef * exp(minus_alpha * (log_k - x)) + b_coef * d_eff ** minus_beta
-        if x is x1:
-            f1 = f
+        term_a = a_coef * exp(minus_alpha * (log_k - x))  # A / N**alpha
+        if d <= s:
+            d_eff, g, h = d, 1.0, 1.0
         else:
-            f2 = f
-    x_best = 0.5 * (a + b)
+            saturated = expm1(-(d - s) / scale)  # exp(-(D - S)/(R*S)) - 1
+            d_eff = s - scale * saturated
+            g = d * (saturated + 1.0) / d_eff
+            h = g - d * (g / scale)  # g * (1 - D/(R*S)), which is 0 (not NaN) when g is 0
+        term_b = b_coef * d_eff ** minus_beta
+        slope = alpha * term_a - beta * term_b * g
+        curvature = alpha * alpha * term_a + beta * term_b * ((beta + 1.0) * g * g - h)
+        if slope > 0.0:
+            b = x
+        elif slope < 0.0:
+            a = x
+        else:
+            break
+        newton = x - slope / curvature if curvature > 0.0 else math.nan  # NaN: bisect
+        x_next = newton if a <= newton <= b else 0.5 * (a + b)
+        converged = abs(x_next - x) <= _NEWTON_TOLERANCE
+        x = x_next
+        if converged:
+            break
+    x_best = x
     loss_best, x_grid = loss_at(x_best), grid_values[i]
     loss_grid_point = loss_at(x_grid)
     if loss_grid_point < loss_best:  # min() of the two keeps the first on a tie
