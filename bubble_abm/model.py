@@ -473,29 +473,27 @@ class BubbleModel(Model):
         payers, payees = self._compute_rent_accounts()
         ledger.transfer_many(payers, payees, np.outer(payments, revenue_share).ravel(),
                              "compute_rent")
-        external_hours = result.external_hours.sum(axis=1)  # each row as summed alone
+        external_hours = result.external_hours.sum(axis=1)
         inhouse_used = result.used_hours.sum(axis=1) - external_hours
-        total_payments = float(payments.sum())  # times each share: the same IEEE products
-        expected_newest_rent = float(self.expected_rents_usd_per_hour[-1])
+        total_payments = float(payments.sum())
         opex = self.opex_by_generation()
-        used_hours = result.used_hours
+        # All owners' in-house revenue and running costs at once, as Python floats.
+        inhouse_revenue = (inhouse_used * (float(self.expected_rents_usd_per_hour[-1])
+                                           * p.inhouse_revenue_per_rent_dollar / 1e9)).tolist()
+        opex_usd_b = (result.used_hours @ opex / 1e9).tolist()
         roe = ledger.rest_of_economy
-        # Python floats from .tolist(): the same values as float(array[i]). (Where a numpy
-        # scalar was kept, it stays one: Python's sum() adds exact floats with compensation.)
-        for i, (owner, share, inhouse_i, external_i) in enumerate(zip(
+        for owner, share, inhouse_i, external_i, revenue_i, opex_i in zip(
                 owners, revenue_share.tolist(), inhouse_used.tolist(), external_hours.tolist(),
-                strict=True)):
+                inhouse_revenue, opex_usd_b, strict=True):
             owner.rent_revenue_usd_b = total_payments * share
             owner.inhouse_hours = inhouse_i
-            owner.inhouse_revenue_usd_b = (inhouse_used[i] * expected_newest_rent  # np.float64
-                                           * p.inhouse_revenue_per_rent_dollar / 1e9)
-            ledger.transfer(roe, owner.account, owner.inhouse_revenue_usd_b, "inhouse_ai_revenue")
-            owner.pay_operating_costs(used_hours[i], opex)
+            owner.inhouse_revenue_usd_b = revenue_i
+            ledger.transfer(roe, owner.account, revenue_i, "inhouse_ai_revenue")
+            owner.pay_operating_costs(opex_i)
             owner.observe_demand(external_i, inhouse_i)
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
         payment_list = payments.tolist()
-        # numpy scalars, as served[n + i] * flop_per_hour / multiplier were, in two array ops
-        training_flop = served[n:] * flop_per_hour / p.rd_compute_multiplier
+        training_flop = (served[n:] * (flop_per_hour / p.rd_compute_multiplier)).tolist()
         for i, (lab, flop) in enumerate(zip(labs, training_flop, strict=True)):
             lab.inference_spend_usd_b = payment_list[i]
             lab.training_spend_usd_b = payment_list[n + i]

@@ -306,17 +306,12 @@ class Hyperscaler(Agent):
                               + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment)
                               + self.model.spread_shock_now)
 
-    def pay_operating_costs(self, hours_used_by_generation: np.ndarray,
-                            opex_usd_per_hour_by_generation: np.ndarray | None = None) -> None:
-        """Power and operations for the GPU-hours actually run, at each generation's cost
-        (``opex_usd_per_hour_by_generation``: the model's, if the caller has it at hand)."""
+    def pay_operating_costs(self, opex_usd_b: float) -> None:
+        """Power and operations for the GPU-hours run this quarter (``opex_usd_b``: each
+        generation's hours at its running cost), as far as cash allows."""
         ledger = self.model.ledger
-        opex_by_generation = (self.model.opex_by_generation()
-                              if opex_usd_per_hour_by_generation is None
-                              else opex_usd_per_hour_by_generation)
-        opex = float(hours_used_by_generation @ opex_by_generation) / 1e9
-        ledger.transfer(self.account, ledger.rest_of_economy, min(opex, max(self.cash_usd_b, 0)),
-                        "wages_and_opex")
+        ledger.transfer(self.account, ledger.rest_of_economy,
+                        min(opex_usd_b, max(self.cash_usd_b, 0)), "wages_and_opex")
 
     def excess_cash_usd_b(self) -> float:
         """Cash beyond a buffer, part of which goes back to shareholders."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from mesa import Agent
 
 from bubble_abm.core import scaling
@@ -55,7 +54,7 @@ class ModelLab(Agent):
         p = model.params
         self.account = model.ledger.open_account(f"lab_{self.unique_id}", "labs")
         self.is_open = is_open
-        self.size = size
+        self.size = float(size)  # a Python float: labs' arithmetic stays in Python floats
         self.partner_id = partner_id
         self.physical_run_flop = run_compute_flop
         self.effective_run_flop = run_compute_flop
@@ -197,7 +196,7 @@ class ModelLab(Agent):
         if self.run_flop_so_far > 0.1 * self.physical_run_flop:
             new_logit = self.model.capability_logit_of(self.run_flop_so_far, self.model.quarter)
             effective = self.run_flop_so_far * self.model.algorithmic_multiplier
-            doublings = np.log2(effective / self.effective_run_flop)
+            doublings = math.log2(effective / self.effective_run_flop)
             if doublings > 0.25:  # learn the returns to scale from a real scale-up
                 observed = (new_logit - self.base_logit) / doublings
                 self.expected_logit_per_doubling += RETURNS_LEARNING_WEIGHT * (
