@@ -195,7 +195,7 @@ def effective_tokens(
 
 
 def _effective_tokens_scalar(d: float, s: float, scale: float) -> float:
-    """Scalar :func:`effective_tokens` with ``scale = R*S``, for the inner optimiser loop."""
+    """Scalar :func:`effective_tokens` with ``scale = R*S``, for the optimiser."""
     if d <= s:
         return d
     if scale <= 0.0:
@@ -215,8 +215,6 @@ def _split_exponents(constants: ChinchillaConstants) -> tuple[float, float]:
 
 
 _SPLIT_EXPONENTS: dict[ChinchillaConstants, tuple[float, float]] = {}
-_GRID_STEPS = np.arange(33.0)  # 0, 1, ..., 32: the wall optimum's grid in units of its step
-_GRID_STEPS.flags.writeable = False
 _MAX_NEWTON_STEPS = 100  # bisection alone narrows any bracket below the tolerance in fewer
 _NEWTON_TOLERANCE = 1e-10  # in log D: the last step; the error after it is far smaller
 
@@ -237,8 +235,8 @@ def wall_constrained_optimum(
     Otherwise the loss along the budget line is minimised over ``D`` in ``[S, D_opt]``: for
     ``beta <= 1`` an extra token is worth at most what it is without a wall, so the walled
     optimum never uses more tokens than ``D_opt`` (and for ``R = 0`` it is exactly ``S``).
-    The search is a log-spaced grid followed by Newton's method on the loss's slope in
-    ``log D``, within the bracket around the best grid point (some microseconds per call).
+    The loss has a single minimum there in ``log D``, found by Newton's method on its slope
+    with bisection as a safeguard (some microseconds per call).
     """
     if compute_flop <= 0:
         raise ValueError("compute_flop must be positive")
@@ -260,47 +258,25 @@ def wall_constrained_optimum(
         n = k / s
         return n, s, float(chinchilla_loss(n, s, c))
 
-    # Loss along the budget line as a function of x = log(D).
-    log_k = math.log(k)
-    e, a_coef, b_coef, minus_alpha, minus_beta = c.E, c.A, c.B, -c.alpha, -c.beta
-    exp, expm1 = math.exp, math.expm1
-
-    def loss_at(x: float) -> float:  # _effective_tokens_scalar inlined (scale > 0 here)
-        d = exp(x)
-        d_eff = d if d <= s else s - scale * expm1(-(d - s) / scale)
-        return e + a_coef * exp(minus_alpha * (log_k - x)) + b_coef * d_eff ** minus_beta
-
-    x_lo, x_hi = math.log(s), math.log(d_opt)
-    grid = _GRID_STEPS * ((x_hi - x_lo) / 32) + x_lo  # np.linspace's values, less overhead
-    grid[-1] = x_hi
-    d_grid = np.exp(grid)
-    # effective_tokens(d_grid, s, extra_data_worth) for scale > 0, without its checks
-    # (the excess floored at 0: exp(log S) can round below S, and a tiny R*S would overflow
-    # expm1 in the branch np.where discards). -x/scale is computed as x/-scale (the same
-    # correctly rounded quotient, one operation fewer).
-    excess = np.maximum(d_grid - s, 0.0)
-    if scale < 1.0:  # excess / a denormal R*S is inf: expm1(-inf) = -1; only then can it be
-        with np.errstate(over="ignore"):
-            saturated = np.expm1(excess / -scale)
-    else:
-        saturated = np.expm1(excess / -scale)
-    d_eff_grid = np.where(d_grid <= s, d_grid, s - scale * saturated)
-    loss_grid = c.E + c.A * np.exp(-c.alpha * (log_k - grid)) + c.B * d_eff_grid ** (-c.beta)
-    i = int(loss_grid.argmin())
-    grid_values = grid.tolist()  # Python floats: the same arithmetic as numpy's scalars
-    a, b = grid_values[max(i - 1, 0)], grid_values[min(i + 1, len(grid_values) - 1)]
-
-    # Newton's method on dL/dx from the best grid point, kept inside the bracket around it:
-    # a step that leaves the bracket (or meets a non-convex stretch) bisects it instead. It
-    # converges in a few steps where golden-section search took about forty.
+    # Loss along the budget line as a function of x = log(D), and its first two derivatives.
     # With g = D_eff'/D_eff and h = D_eff''/D_eff (derivatives in x; both 1 below the stock):
     #   L'  = alpha * A/N**alpha - beta * B/D_eff**beta * g
     #   L'' = alpha**2 * A/N**alpha + beta * B/D_eff**beta * ((beta + 1) * g**2 - h)
-    alpha, beta = c.alpha, c.beta
-    x = grid_values[i]
+    # L' has the sign of phi = log(alpha * A/N**alpha) - log(beta * B/D_eff**beta * g), and
+    # phi' = alpha + beta below the stock, alpha - 1 + D/(R*S) + (1 + beta) * g beyond it,
+    # which is at least alpha + log(1 + beta) > 0 since g >= exp(-(D - S)/(R*S)). So L' changes
+    # sign once at most: L has a single minimum on [log S, log D_opt], which Newton's method
+    # on L' finds, bisecting the bracket instead whenever a step would leave it (or L is not
+    # convex there).
+    log_k = math.log(k)
+    e, a_coef, b_coef, alpha, beta = c.E, c.A, c.B, c.alpha, c.beta
+    exp, expm1 = math.exp, math.expm1
+    log_s = math.log(s)
+    a, b = log_s, math.log(d_opt)
+    x = b
     for _ in range(_MAX_NEWTON_STEPS):
         d = exp(x)
-        term_a = a_coef * exp(minus_alpha * (log_k - x))  # A / N**alpha
+        term_a = a_coef * exp(alpha * (x - log_k))  # A / N**alpha
         if d <= s:
             d_eff, g, h = d, 1.0, 1.0
         else:
@@ -308,7 +284,7 @@ def wall_constrained_optimum(
             d_eff = s - scale * saturated
             g = d * (saturated + 1.0) / d_eff
             h = g - d * (g / scale)  # g * (1 - D/(R*S)), which is 0 (not NaN) when g is 0
-        term_b = b_coef * d_eff ** minus_beta
+        term_b = b_coef * d_eff ** -beta
         slope = alpha * term_a - beta * term_b * g
         curvature = alpha * alpha * term_a + beta * term_b * ((beta + 1.0) * g * g - h)
         if slope > 0.0:
@@ -323,13 +299,18 @@ def wall_constrained_optimum(
         x = x_next
         if converged:
             break
-    x_best = x
-    loss_best, x_grid = loss_at(x_best), grid_values[i]
-    loss_grid_point = loss_at(x_grid)
-    if loss_grid_point < loss_best:  # min() of the two keeps the first on a tie
-        loss_best, x_best = loss_grid_point, x_grid
-    d_best = math.exp(x_best)
-    return k / d_best, d_best, loss_best
+
+    def loss_at(x: float) -> float:
+        d_eff = _effective_tokens_scalar(exp(x), s, scale)
+        return e + a_coef * exp(alpha * (x - log_k)) + b_coef * d_eff ** -beta
+
+    # Behind a nearly hard wall the minimum sits at the stock itself, where L' jumps from
+    # negative to positive within rounding of log S: the search ends next to it, not on it.
+    loss, loss_at_stock = loss_at(x), loss_at(log_s)
+    if loss_at_stock < loss:
+        x, loss = log_s, loss_at_stock
+    d = exp(x)
+    return k / d, d, loss
 
 
 # ------------------------------------------------------------------------ efficiency over time
