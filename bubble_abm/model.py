@@ -388,8 +388,9 @@ class BubbleModel(Model):
             rent = float(rents.sum() / rents.size)  # np.mean's arithmetic, without its overhead
             cost = min(lab.serving_cost_usd_per_m_tokens(rent) for lab in self.labs)
             return 3.0 * cost, self.lagged_frontier_base_logit()
-        best = max(open_labs, key=lambda lab: lab.capability_logit)
-        return best.api_price_usd_per_m_tokens, best.capability_logit
+        capability = [lab.capability_logit for lab in open_labs]
+        best = max(range(len(open_labs)), key=capability.__getitem__)  # the first on a tie
+        return open_labs[best].api_price_usd_per_m_tokens, capability[best]
 
     def _labs_decide(self) -> None:
         rent = float(self.rents_usd_per_hour[-1])  # serving runs on the newest GPUs first
@@ -430,12 +431,11 @@ class BubbleModel(Model):
         return total * weights / weight_total if weight_total > 0 else weights
 
     def _compute_rent_accounts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Payer and payee accounts of the compute rents, one row per (lab buyer row, owner):
-        each lab twice (inference, then training), each paying every owner in turn. Accounts
-        never change, so they are built once."""
+        """Payer and payee accounts of the compute rents, one row per (lab, owner): each lab
+        paying every owner in turn. Accounts never change, so they are built once."""
         accounts = getattr(self, "_rent_accounts", None)
         if accounts is None:
-            lab_accounts = np.array([lab.account for lab in self.labs] * 2)
+            lab_accounts = np.array([lab.account for lab in self.labs])
             owner_accounts = np.array([o.account for o in self.gpu_owners])
             accounts = (np.repeat(lab_accounts, owner_accounts.size),
                         np.tile(owner_accounts, lab_accounts.size))
@@ -471,7 +471,9 @@ class BubbleModel(Model):
         revenue_share = owner_revenue / owner_revenue_total if owner_revenue_total > 0 else (
             np.full(owner_revenue.size, 1.0 / owner_revenue.size))
         payers, payees = self._compute_rent_accounts()
-        ledger.transfer_many(payers, payees, np.outer(payments, revenue_share).ravel(),
+        # Each lab's inference and training rents in one payment to each owner.
+        ledger.transfer_many(payers, payees,
+                             np.outer(payments[:n] + payments[n:], revenue_share).ravel(),
                              "compute_rent")
         external_hours = result.external_hours.sum(axis=1)
         inhouse_used = result.used_hours.sum(axis=1) - external_hours
@@ -538,17 +540,15 @@ class BubbleModel(Model):
                 float(opex[-1]), p.target_utilization)
             base = rent_by_generation(trend, self.roadmap_generation, n,
                                       p.older_generation_rent_discount)
-        base = np.maximum(base, opex)
-        if capacity_hours_by_generation.size == n:
-            weights = capacity_hours_by_generation
-        else:
-            weights = np.zeros(n)
-            weights[: capacity_hours_by_generation.size] = capacity_hours_by_generation[:n]
-        weight_total = weights.sum()
+        weights = capacity_hours_by_generation.tolist()[:n]
+        weights += [0.0] * (n - len(weights))
+        weight_total = sum(weights)
         if weight_total <= 0.0:
             return 1.0
-        # np.average's arithmetic, without its per-call overhead
-        return float((self.rents_usd_per_hour / base * weights).sum() / weight_total)
+        # In Python floats (a handful of generations), each rent over its trend floored at opex
+        return sum(rent / max(trend, floor) * weight for rent, trend, floor, weight in zip(
+            self.rents_usd_per_hour.tolist(), base.tolist(), opex.tolist(), weights, strict=True)
+        ) / weight_total
 
     def _labs_train_and_pay(self) -> None:
         for lab in self.labs:

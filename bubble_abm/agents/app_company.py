@@ -10,6 +10,8 @@ are profitable and exit when their cash runs out.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from mesa import Agent
 
@@ -96,21 +98,25 @@ class AppPopulation:
                       lab_alive: np.ndarray) -> None:
         """Reviewing apps switch to the best capability per dollar beyond the switching cost."""
         p = self.model.params
-        if not lab_alive.any():
+        alive_labs = lab_alive.tolist()
+        if not any(alive_labs):
             self.switches = 0
             return
-        log_score = (p.capability_value_per_logit * capability_logit
-                     - np.log(np.maximum(price_usd_per_m_tokens, 1e-12)))
-        all_alive = lab_alive.all()  # the usual case: no lab to mask out, no app forced
-        if all_alive:  # the np.where and the mask below would change nothing
-            log_score = log_score - log_score.max()
-        else:
-            log_score = np.where(lab_alive, log_score - log_score[lab_alive].max(), -np.inf)
-        score = np.exp(log_score)  # relative to the best live lab, so no overflow
-        best = int(score.argmax())  # np.argmax, without its Python wrapper
+        # Each live lab's log score relative to the best one (so no overflow), in Python floats
+        # (a handful of labs); a failed lab scores 0.
+        value = p.capability_value_per_logit
+        log_score = [value * logit - math.log(max(price, 1e-12)) if alive else -math.inf
+                     for logit, price, alive in zip(capability_logit.tolist(),
+                                                    price_usd_per_m_tokens.tolist(), alive_labs,
+                                                    strict=True)]
+        top = max(log_score)
+        scores = [math.exp(x - top) for x in log_score]
+        best_score = max(scores)
+        score = np.array(scores)
+        all_alive = all(alive_labs)  # the usual case: no lab to mask out, no app forced
         reviewing = self.model.rng.random(self.alive.size) < p.app_review_probability
         app_lab = self.lab
-        better = score[best] > score[app_lab] * (1.0 + p.app_switching_cost)
+        better = best_score > score[app_lab] * (1.0 + p.app_switching_cost)
         if all_alive:
             switch = self.alive & (reviewing & better)
         else:

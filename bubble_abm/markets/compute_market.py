@@ -14,6 +14,7 @@ Clearing order within a quarter:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -161,21 +162,20 @@ def next_rents(
     base = base_rents_usd_per_hour
     if base is None:
         base = base_rents(newest_gpu_price_usd, newest, opex, p)
-    multiplier = np.exp(p.rent_utilization_sensitivity
-                        * (utilization_by_generation - p.target_utilization))
-    low, high = RENT_MULTIPLIER_BOUNDS  # np.clip's arithmetic, without its call overhead
-    target = np.maximum(base * np.minimum(np.maximum(multiplier, low), high), opex)
-    if previous_rents.size >= n:
-        previous = previous_rents[:n]
-    else:
-        previous = np.zeros(n)
-        previous[: previous_rents.size] = previous_rents
-    fresh = previous <= 0.0
-    any_fresh = fresh.any()  # usually none: then the np.where calls would change nothing
-    blended = np.exp((1 - p.rent_adjustment_speed)
-                     * np.log(np.where(fresh, target, previous) if any_fresh else previous)
-                     + p.rent_adjustment_speed * np.log(target))
-    return np.where(fresh, target, blended) if any_fresh else blended
+    low, high = RENT_MULTIPLIER_BOUNDS
+    speed = p.rent_adjustment_speed
+    previous = previous_rents.tolist()
+    rents = []
+    # In Python floats: a handful of generations, cheaper than numpy calls on tiny arrays.
+    for generation, (utilization, base_rent, opex_rent) in enumerate(zip(
+            utilization_by_generation.tolist(), base.tolist(), opex.tolist(), strict=True)):
+        multiplier = math.exp(p.rent_utilization_sensitivity
+                              * (utilization - p.target_utilization))
+        target = max(base_rent * min(max(multiplier, low), high), opex_rent)
+        before = previous[generation] if generation < len(previous) else 0.0
+        rents.append(target if before <= 0.0  # no rent before: it starts at its target
+                     else math.exp((1 - speed) * math.log(before) + speed * math.log(target)))
+    return np.array(rents)
 
 
 def base_rents(newest_gpu_price_usd: float, newest: int, opex_usd_per_hour_by_generation:

@@ -42,7 +42,7 @@ def token_demand_t(
 
 def spend_usd_b(tokens_t: np.ndarray, price_usd_per_m_tokens: np.ndarray) -> np.ndarray:
     """Spending in $B on ``tokens_t`` trillion tokens at a price per million tokens."""
-    return tokens_t * 1e12 / TOKENS_PER_M * price_usd_per_m_tokens / 1e9
+    return tokens_t * price_usd_per_m_tokens * (1e12 / TOKENS_PER_M / 1e9)
 
 
 def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.ndarray]
