@@ -120,7 +120,7 @@ class BubbleModel(Model):
         challengers = max(p.n_chipmakers - 1, 1)
         shares = [p.leader_market_share] + [(1 - p.leader_market_share) / challengers] * (
             p.n_chipmakers - 1)
-        shares = list(np.array(shares) / np.sum(shares))
+        shares = (np.array(shares) / np.sum(shares)).tolist()  # Python floats: cheaper
         self.chipmakers = list(Chipmaker.create_agents(
             self, p.n_chipmakers, market_share=shares,
             capacity_h100e=[s * p.initial_chip_capacity_h100e_per_quarter for s in shares]))
