@@ -127,7 +127,7 @@ class BubbleModel(Model):
         kinds = ["big_four"] * min(4, p.n_hyperscalers) + ["levered"] * max(
             p.n_hyperscalers - 4, 0) + ["other"] * p.n_other_owners
         n_big = kinds.count("big_four")
-        big_weights = rng.dirichlet(np.full(n_big, 8.0))
+        big_weights = rng.dirichlet(np.full(n_big, 8.0)).tolist()  # floats, like all below
         legacy, debt, fleet_share = [], [], []
         big_i = 0
         for kind in kinds:
@@ -147,7 +147,7 @@ class BubbleModel(Model):
                 debt.append(0.0)
                 fleet_share.append((1.0 - p.big_four_fleet_share - LEVERED_FLEET_SHARE)
                                    / max(p.n_other_owners, 1))
-        fleet_share = list(np.array(fleet_share) / np.sum(fleet_share))
+        fleet_share = (np.array(fleet_share) / np.sum(fleet_share)).tolist()
         self.gpu_owners = list(Hyperscaler.create_agents(
             self, len(kinds), kind=kinds, legacy_cash_flow_usd_b=legacy, debt_usd_b=0.0,
             fleet_share=fleet_share))
@@ -161,7 +161,7 @@ class BubbleModel(Model):
         run_flop += [p.anchor_compute_flop * rng.uniform(0.05, 0.2) for _ in range(p.n_open_labs)]
         partners = [big_four[i % len(big_four)].unique_id if big_four and not is_open[i]
                     else None for i in range(n_labs)]
-        sizes = list(rng.lognormal(0.0, 0.5, n_labs))
+        sizes = rng.lognormal(0.0, 0.5, n_labs).tolist()
         self.labs = list(ModelLab.create_agents(self, n_labs, is_open=is_open,
                                                 run_compute_flop=run_flop, partner_id=partners,
                                                 size=sizes))
