@@ -358,13 +358,14 @@ class Ledger:
         if not total < _INF:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
         balances = self.balances_usd_b
+        block_balances = balances[rows]  # a view (rows is a slice): updated in place
         if single_pays:  # payers first, then payees, as in the general path
             # ufunc.at's updates of the one payer: ((b - a0) - a1) - ..., which subtract's
             # reduction (sequential, never pairwise) computes from the initial value b.
             balances[single] = _subtract_reduce(amounts, initial=balances.item(single))
-            balances[rows] += amounts
+            block_balances += amounts
         else:
-            balances[rows] -= amounts
+            block_balances -= amounts
             single_balance = balances.item(single)  # after that: it may be in the block
             if single_balance != 0.0:
                 # ufunc.at's ((b + a0) + a1) + ... is minus ((-b - a0) - a1) - ... exactly
