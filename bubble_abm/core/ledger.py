@@ -131,19 +131,18 @@ def _post_transfers(ledger: Ledger, flow: str, payers: np.ndarray, payees: np.nd
 
 
 def _post_block_transfer(ledger: Ledger, flow: str, single: int, single_pays: bool,
-                         rows: slice, block_sector: str, amounts: np.ndarray,
-                         total: float) -> None:
+                         rows: slice, block_sector: str, amounts: np.ndarray) -> None:
     """The postings of one account paying each account of a block, or each paying it: the
     single account's tally updated one transfer at a time, in order; the block's once each."""
-    payer_tally, payee_tally = _FLOW_TALLIES[flow]
+    payer_tally, payee_tally = _FLOW_TALLIES[flow]  # never the same tally: order is free
+    single_tally, block_tally = ((payer_tally, payee_tally) if single_pays
+                                 else (payee_tally, payer_tally))
     tallies = ledger._tallies
-    for tally, to_single in ((payer_tally, single_pays), (payee_tally, not single_pays)):
-        if tally is None:
-            continue
-        if to_single:  # ufunc.at with the account repeated: one amount at a time, in order
-            np.add.at(tallies[tally], np.full(amounts.size, single), amounts)
-        else:
-            tallies[tally][rows] += amounts
+    if single_tally is not None:  # ufunc.at with the account repeated: in order
+        np.add.at(tallies[single_tally], np.full(amounts.size, single), amounts)
+    if block_tally is not None:
+        tallies[block_tally][rows] += amounts
+    total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
     if total != 0.0:
         single_sector = ledger.sectors[single]
         key = ((flow, single_sector, block_sector) if single_pays
@@ -354,17 +353,19 @@ class Ledger:
         _, rows, block_code = block
         if amounts.size != rows.stop - rows.start:
             return False
-        total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
-        if not total < _INF:
-            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
         balances = self.balances_usd_b
         block_balances = balances[rows]  # a view (rows is a slice): updated in place
         if single_pays:  # payers first, then payees, as in the general path
             # ufunc.at's updates of the one payer: ((b - a0) - a1) - ..., which subtract's
             # reduction (sequential, never pairwise) computes from the initial value b.
-            balances[single] = _subtract_reduce(amounts, initial=balances.item(single))
+            payer_balance = _subtract_reduce(amounts, initial=balances.item(single))
+            if not payer_balance > -_INF:  # an infinite amount
+                raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+            balances[single] = payer_balance
             block_balances += amounts
         else:
+            if not amounts.max() < _INF:
+                raise LedgerError(f"{flow}: amounts must be finite and >= 0")
             block_balances -= amounts
             single_balance = balances.item(single)  # after that: it may be in the block
             if single_balance != 0.0:
@@ -376,7 +377,7 @@ class Ledger:
             else:
                 np.add.at(balances, self._repeated(single, amounts.size), amounts)
         self._post((_post_block_transfer, flow, single, single_pays, rows,
-                    self._sector_names[block_code], amounts.copy(), total))
+                    self._sector_names[block_code], amounts.copy()))
         return True
 
     def transfer_rows_to_block(

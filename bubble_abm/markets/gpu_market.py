@@ -64,7 +64,8 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
                 continue
             wanted = units * fill
             bill = wanted * price / 1e9
-            affordable = buyer.spendable_after_raising_usd_b(bill) * 1e9 / price
+            # a Python float: the arithmetic below is cheaper than in numpy scalars
+            affordable = float(buyer.spendable_after_raising_usd_b(bill)) * 1e9 / price
             delivered = min(wanted, affordable)
             if delivered <= 0.0:
                 continue
