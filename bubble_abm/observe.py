@@ -85,8 +85,16 @@ def observe_model(model) -> dict[str, Any]:
     chipmakers = model.chipmakers
     market = model.capital_market
     compute = model.compute_result
-    hyperscalers = [o for o in owners if o.kind != "other"]
-    big_four = [o for o in owners if o.kind == "big_four"]
+    # Each owner's AI capex and capex, read once for every column that sums them.
+    ai_capex_by_owner, hyperscaler_capex, big_four_capex, big_four_ai_capex = [], [], [], []
+    for o in owners:
+        ai, capex = o.ai_capex_usd_b, o.capex_usd_b
+        ai_capex_by_owner.append(ai)
+        if o.kind != "other":
+            hyperscaler_capex.append(capex)
+        if o.kind == "big_four":
+            big_four_capex.append(capex)
+            big_four_ai_capex.append(ai)
     alive_labs = [lab for lab in labs if lab.alive]
     closed = [lab for lab in alive_labs if not lab.is_open]
     open_labs = [lab for lab in alive_labs if lab.is_open]
@@ -94,7 +102,7 @@ def observe_model(model) -> dict[str, Any]:
     frontier_logit = frontier.capability_logit if frontier else model.anchor_logit
     open_logit = (max([lab.capability_logit for lab in open_labs]) if open_labs
                   else model.lagged_frontier_base_logit() + model.inference_boost_logit)
-    ai_capex = sum([o.ai_capex_usd_b for o in owners])
+    ai_capex = sum(ai_capex_by_owner)
     inhouse = sum([o.inhouse_revenue_usd_b for o in owners])
     app_revenue = float(model.apps.revenue_usd_b.sum())
     ai_revenue = app_revenue + inhouse
@@ -116,9 +124,9 @@ def observe_model(model) -> dict[str, Any]:
     stranded = sum([o.stranded_usd_b for o in owners])
     return {
         "quarter": model.quarter_label,
-        "hyperscaler_capex_usd_b": sum([o.capex_usd_b for o in hyperscalers]),
-        "big_four_capex_usd_b": sum([o.capex_usd_b for o in big_four]),
-        "big_four_ai_capex_usd_b": sum([o.ai_capex_usd_b for o in big_four]),
+        "hyperscaler_capex_usd_b": sum(hyperscaler_capex),
+        "big_four_capex_usd_b": sum(big_four_capex),
+        "big_four_ai_capex_usd_b": sum(big_four_ai_capex),
         "ai_capex_usd_b": ai_capex,
         "gpu_capex_usd_b": sum([o.gpu_capex_usd_b for o in owners]),
         "gpu_orders_h100e": sum([c.orders_h100e for c in chipmakers]),
@@ -189,7 +197,7 @@ def observe_model(model) -> dict[str, Any]:
         "idle_gpus_h100e": sum([o.idle_h100e for o in owners]),
         "impairments_usd_b": model.impairments_usd_b,
         "defaults": market.defaults,
-        "app_companies": int(model.apps.alive.sum()),
+        "app_companies": int(np.count_nonzero(model.apps.alive)),
         "app_exits": model.apps.exits,
         "total_money_usd_b": model.ledger.total_money_usd_b(),
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
 from mesa import Agent
 
 from bubble_abm.core.hardware import cost_per_h100e_usd
@@ -130,13 +129,13 @@ class Chipmaker(Agent):
         net_orders = max(self.orders_h100e - self.cancelled_h100e, 0.0)
         observed_growth = growth_rate(net_orders, self.previous_net_orders_h100e)
         self.previous_net_orders_h100e = net_orders
-        # adaptive_update's arithmetic in scalars (the second stays a numpy scalar, as it was)
+        # adaptive_update's arithmetic in scalars
         weight = p.demand_expectation_weight
         expected = self.expected_order_growth_per_quarter
         self.expected_order_growth_per_quarter = float(
             expected + weight * (observed_growth - expected))
         expected = self.expected_orders_h100e
-        self.expected_orders_h100e = np.float64(
+        self.expected_orders_h100e = (
             expected + weight * (net_orders + 0.25 * self.backlog_total_h100e - expected))
         planned_growth = float(min(max(self.expected_order_growth_per_quarter,
                                        MIN_PLANNED_ORDER_GROWTH_PER_QUARTER),

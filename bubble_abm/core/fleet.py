@@ -105,60 +105,53 @@ def _idle_share(utilization: np.ndarray, normal_utilization: float) -> np.ndarra
 
 VINTAGE_FIELDS = ("units_h100e", "generation", "cost_usd_b", "book_usd_b", "impaired_usd_b",
                   "age_quarters")
+# Columns of a fleet's vintages array. Generation and age are whole numbers, held exactly as
+# floats (so that one array holds every field) and read as integers.
+UNITS, GENERATION, COST, BOOK, IMPAIRED, AGE = range(len(VINTAGE_FIELDS))
+_WHOLE_NUMBER_COLUMNS = (GENERATION, AGE)
 
 
 def _vintage_field(name: str) -> property:
-    """One of the fleet's per-vintage arrays (queued deliveries appended before any access)."""
-    private = "_" + name
+    """One column of the fleet's vintages (a view; integers for generation and age)."""
+    column = VINTAGE_FIELDS.index(name)
+    whole = column in _WHOLE_NUMBER_COLUMNS
 
     def get(fleet: GpuFleet) -> np.ndarray:
-        if fleet._pending:  # checked here: most reads find nothing queued (no call then)
-            fleet._settle()
-        return fleet.__dict__[private]
+        values = fleet.vintages[:, column]
+        return values.astype(np.int64) if whole else values
 
-    def set_(fleet: GpuFleet, values: np.ndarray) -> None:
-        if fleet._pending:
-            fleet._settle()
-        fleet.__dict__[private] = values
-
-    return property(get, set_)
+    return property(get, doc=f"Per-vintage ``{name}``.")
 
 
-def _field_total(name: str, doc: str) -> property:
-    """Sum of one vintage field, computed once per version of its array (the arrays are
+def _column_total(column: int, doc: str) -> property:
+    """Sum of one column of the vintages, computed once per version of the array (it is
     replaced, never changed in place) and kept in ``fleet._totals``."""
-    private = "_" + name
 
     def get(fleet: GpuFleet) -> float:
-        if fleet._pending:
-            fleet._settle()
-        values = fleet.__dict__[private]
-        cached = fleet._totals.get(name)
-        if cached is None or cached[0] is not values:
-            cached = (values, float(values.sum()))
-            fleet._totals[name] = cached
+        vintages = fleet.vintages
+        cached = fleet._totals.get(column)
+        if cached is None or cached[0] is not vintages:
+            cached = (vintages, float(vintages[:, column].sum()))
+            fleet._totals[column] = cached
         return cached[1]
 
     return property(get, doc=doc)
 
 
 class GpuFleet:
-    """Vintages of one owner's installed GPUs: one array per field, one row per vintage.
+    """Vintages of one owner's installed GPUs: one row per vintage, one column per field of
+    :data:`VINTAGE_FIELDS`.
 
-    Deliveries are queued by :meth:`add_vintage` and appended to the arrays, in order, the
-    next time any array is read (a quarter's deliveries cost one concatenation per field).
-    The arrays are replaced, never changed in place, so a total is kept until its array is.
+    Deliveries are queued by :meth:`add_vintage` and appended, in order, the next time the
+    vintages are read (a quarter's deliveries to every owner cost one concatenation: see
+    :func:`depreciate_impair_and_retire`). The array is replaced, never changed in place, so
+    a total is kept until it is.
     """
 
     def __init__(self) -> None:
-        self._units_h100e = np.zeros(0)
-        self._generation = np.zeros(0, dtype=np.int64)
-        self._cost_usd_b = np.zeros(0)
-        self._book_usd_b = np.zeros(0)
-        self._impaired_usd_b = np.zeros(0)
-        self._age_quarters = np.zeros(0, dtype=np.int64)
+        self._vintages = np.zeros((0, len(VINTAGE_FIELDS)))
         self._pending: list[tuple[float, int, float, float, float, int]] = []
-        self._totals: dict[str, tuple[np.ndarray, float]] = {}  # field: (array, its sum)
+        self._totals: dict[int, tuple[np.ndarray, float]] = {}  # column: (vintages, its sum)
 
     def add_vintage(
         self, units_h100e: float, generation: int, cost_usd_b: float, age_quarters: int = 0,
@@ -170,6 +163,13 @@ class GpuFleet:
         book = cost_usd_b if book_usd_b is None else book_usd_b
         self._pending.append((units_h100e, generation, cost_usd_b, book, 0.0, age_quarters))
 
+    @property
+    def vintages(self) -> np.ndarray:
+        """The vintages (rows) by field (columns), queued deliveries appended."""
+        if self._pending:  # checked here: most reads find nothing queued (no call then)
+            _settle_fleets([self])
+        return self._vintages
+
     units_h100e = _vintage_field("units_h100e")
     generation = _vintage_field("generation")
     cost_usd_b = _vintage_field("cost_usd_b")
@@ -177,24 +177,17 @@ class GpuFleet:
     impaired_usd_b = _vintage_field("impaired_usd_b")
     age_quarters = _vintage_field("age_quarters")
 
-    def _settle(self) -> None:
-        """Append queued deliveries (:func:`_settle_fleets` of this fleet); the methods below
-        then use the arrays directly."""
-        if self._pending:
-            _settle_fleets([self])
-
-    installed_h100e = _field_total("units_h100e", "Installed units (H100e).")
-    book_value_usd_b = _field_total("book_usd_b", "Book value of the installed vintages ($B).")
-    impaired_value_usd_b = _field_total(
-        "impaired_usd_b",
-        "Book value written off as impaired on the vintages still installed ($B).")
+    installed_h100e = _column_total(UNITS, "Installed units (H100e).")
+    book_value_usd_b = _column_total(BOOK, "Book value of the installed vintages ($B).")
+    impaired_value_usd_b = _column_total(
+        IMPAIRED, "Book value written off as impaired on the vintages still installed ($B).")
 
     def units_by_generation(self, n_generations: int) -> np.ndarray:
         """Installed H100e per generation index 0..n_generations-1 (older clipped to 0)."""
-        self._settle()
+        vintages = self.vintages
         return np.bincount(
-            np.minimum(np.maximum(self._generation, 0), n_generations - 1),
-            weights=self._units_h100e, minlength=n_generations,
+            _generation_index(vintages[:, GENERATION], n_generations),
+            weights=vintages[:, UNITS], minlength=n_generations,
         )
 
     def depreciate(self, accounting_life_quarters: float) -> float:
@@ -202,28 +195,30 @@ class GpuFleet:
 
         Returns the quarter's depreciation ($B). Ages advance by one quarter.
         """
-        self._settle()
-        age, book = self._age_quarters, self._book_usd_b
-        charge = _depreciation_charge(age, book, accounting_life_quarters)
-        self._book_usd_b = book - charge
-        self._age_quarters = age + 1
+        vintages = self.vintages.copy()
+        book = vintages[:, BOOK]
+        charge = _depreciation_charge(vintages[:, AGE], book, accounting_life_quarters)
+        book -= charge
+        vintages[:, AGE] += 1.0
+        self._vintages = vintages
         return float(charge.sum())
 
     def impair(self, recoverable_usd_b: np.ndarray) -> float:
         """Write each vintage down to its recoverable value where that is below book (IAS 36)."""
-        self._settle()
-        loss = np.maximum(self._book_usd_b - recoverable_usd_b, 0.0)
-        self._book_usd_b = self._book_usd_b - loss
-        self._impaired_usd_b = self._impaired_usd_b + loss
+        vintages = self.vintages.copy()
+        loss = np.maximum(vintages[:, BOOK] - recoverable_usd_b, 0.0)
+        vintages[:, BOOK] -= loss
+        vintages[:, IMPAIRED] += loss
+        self._vintages = vintages
         return float(loss.sum())
 
     def retire(self, keep: np.ndarray) -> float:
         """Remove the vintages not kept (scrapped); returns their remaining book value ($B)."""
         if keep.all():  # the usual quarter: nothing scrapped, nothing to copy
             return 0.0
-        written_off = float(self.book_usd_b[~keep].sum())
-        for name in VINTAGE_FIELDS:
-            setattr(self, name, getattr(self, name)[keep])
+        vintages = self.vintages
+        written_off = float(vintages[~keep, BOOK].sum())
+        self._vintages = vintages[keep]
         return written_off
 
     def stranded_usd_b(self, utilization_by_vintage: np.ndarray, normal_utilization: float
@@ -234,62 +229,54 @@ class GpuFleet:
         units plus the book value already written off as impaired on installed vintages.
         """
         idle_share = _idle_share(utilization_by_vintage, normal_utilization)
-        self._settle()
-        idle_units = float((self._units_h100e * idle_share).sum())
-        idle_book = float((self._book_usd_b * idle_share).sum())
+        vintages = self.vintages
+        idle_units = float((vintages[:, UNITS] * idle_share).sum())
+        idle_book = float((vintages[:, BOOK] * idle_share).sum())
         return idle_units, idle_book, idle_book + self.impaired_value_usd_b
 
 
-def _settle_fleets(fleets: list[GpuFleet], set_by_caller: tuple[str, ...] = ()
-                   ) -> tuple[dict[str, np.ndarray], list[int]]:
-    """Every fleet's vintages, with the deliveries each has queued appended, as one array per
-    field (fleet after fleet), and the fleets' bounds in them.
+def _generation_index(generation: np.ndarray, n_generations: int) -> np.ndarray:
+    """Generations (whole-number floats) as indices 0..n_generations-1 (older clipped to 0)."""
+    return np.minimum(np.maximum(generation, 0.0), n_generations - 1).astype(np.intp)
 
-    The same arrays as :meth:`GpuFleet._settle` on each fleet, then concatenated, but with one
-    conversion of all queued rows and one concatenation per field for all fleets (not one per
-    fleet and field). Each fleet's arrays become slices of these (they are never changed in
-    place), except the fields in ``set_by_caller``, which the caller replaces on every fleet
-    at once.
-    """
+
+def _settled_vintages(fleets: list[GpuFleet]) -> tuple[np.ndarray, list[int]]:
+    """Every fleet's vintages, with the deliveries each has queued appended, in one new array
+    (fleet after fleet), and the fleets' bounds in it; the queues are emptied.
+
+    One conversion of all queued rows and one concatenation for all fleets."""
     queued = [fleet._pending for fleet in fleets]
-    counts = [len(rows_of_fleet) for rows_of_fleet in queued]
-    rows = np.array([row for rows in queued for row in rows], dtype=float).reshape(
-        -1, len(VINTAGE_FIELDS))  # generation and age are small integers, held exactly
-    sizes = [fleet._units_h100e.size + count for fleet, count in zip(fleets, counts, strict=True)]
-    bounds = [0, *accumulate(sizes)]
-    vintages = {}
-    for column, name in enumerate(VINTAGE_FIELDS):
-        private = "_" + name
-        new = rows[:, column]  # np.concatenate copies (and casts) it
-        if fleets and fleets[0].__dict__[private].dtype != new.dtype:
-            new = new.astype(fleets[0].__dict__[private].dtype)
-        pieces, first = [], 0
-        for fleet, count in zip(fleets, counts, strict=True):
-            pieces.append(fleet.__dict__[private])
-            if count:
-                pieces.append(new[first:first + count])
-                first += count
-        vintages[name] = np.concatenate(pieces) if pieces else new.copy()
-    sliced = [name for name in VINTAGE_FIELDS if name not in set_by_caller]
+    new_rows = np.array([row for rows in queued for row in rows], dtype=float).reshape(
+        -1, len(VINTAGE_FIELDS))
+    pieces, sizes, first = [], [], 0
+    for fleet, rows in zip(fleets, queued, strict=True):
+        pieces.append(fleet._vintages)
+        count = len(rows)
+        if count:
+            pieces.append(new_rows[first:first + count])
+            first += count
+            rows.clear()
+        sizes.append(fleet._vintages.shape[0] + count)
+    vintages = np.concatenate(pieces) if pieces else new_rows
+    return vintages, [0, *accumulate(sizes)]
+
+
+def _settle_fleets(fleets: list[GpuFleet]) -> None:
+    """Append the deliveries each fleet has queued (each fleet's vintages become a slice of
+    one array)."""
+    vintages, bounds = _settled_vintages(fleets)
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
-        state = fleet.__dict__
-        for name in sliced:
-            state["_" + name] = vintages[name][start:stop]
-        fleet._pending.clear()
-    return vintages, bounds
+        fleet._vintages = vintages[start:stop]
 
 
 def units_by_owner_and_generation(fleets: list[GpuFleet], n_generations: int) -> np.ndarray:
     """Installed H100e of each fleet (rows) per generation (columns): each row exactly
     :meth:`GpuFleet.units_by_generation`, in one ``np.bincount`` over all vintages."""
-    for fleet in fleets:
-        fleet._settle()
-    generation = np.concatenate([fleet._generation for fleet in fleets])
-    units = np.concatenate([fleet._units_h100e for fleet in fleets])
-    owner = np.repeat(np.arange(len(fleets)), [fleet._units_h100e.size for fleet in fleets])
-    cell = owner * n_generations + np.minimum(np.maximum(generation, 0), n_generations - 1)
-    return np.bincount(cell, weights=units, minlength=len(fleets) * n_generations).reshape(
-        len(fleets), n_generations)
+    vintages = np.concatenate([fleet.vintages for fleet in fleets])
+    owner = np.repeat(np.arange(len(fleets)), [fleet._vintages.shape[0] for fleet in fleets])
+    cell = owner * n_generations + _generation_index(vintages[:, GENERATION], n_generations)
+    return np.bincount(cell, weights=vintages[:, UNITS],
+                       minlength=len(fleets) * n_generations).reshape(len(fleets), n_generations)
 
 
 FleetQuarter = tuple[float, float, float, float, float, float]
@@ -310,37 +297,36 @@ def depreciate_impair_and_retire(
     Returns per fleet (depreciation, impairment, scrapped book, idle units, idle book,
     stranded), $B and H100e.
     """
-    # Units, book value, age and impairments are set on every fleet below.
-    vintages, bounds = _settle_fleets(
-        fleets, ("units_h100e", "book_usd_b", "age_quarters", "impaired_usd_b"))
-    age, book = vintages["age_quarters"], vintages["book_usd_b"]
-    generation, impaired = vintages["generation"], vintages["impaired_usd_b"]
+    vintages, bounds = _settled_vintages(fleets)  # a new array: changed in place below
+    age, book = vintages[:, AGE], vintages[:, BOOK]
     # Rows: depreciation, impairment, idle units, idle book, impaired book, book and units per
     # vintage, so one reduction per fleet sums all seven (each row's slice summed pairwise as
     # its own .sum() would be; fleets of equal size as rows of one 3-D reduction, the same
-    # sums); the last three are the fleets' new arrays and cached totals.
-    per_vintage = np.empty((7, book.size))
+    # sums); the last three are the fleets' cached totals.
+    per_vintage = np.empty((7, vintages.shape[0]))
     charge, units = per_vintage[0], per_vintage[6]
     charge[:] = _depreciation_charge(age, book, accounting_life_quarters)
-    units[:] = vintages["units_h100e"]
-    book = book - charge
-    age = age + 1
-    value_generation = np.minimum(np.maximum(generation, 0),
-                                  value_per_unit_usd_by_generation.size - 1)
+    units[:] = vintages[:, UNITS]
+    age += 1.0
+    book -= charge
+    value_generation = _generation_index(vintages[:, GENERATION],
+                                         value_per_unit_usd_by_generation.size)
     recoverable = units * value_per_unit_usd_by_generation[value_generation] / 1e9
     loss = np.maximum(book - recoverable, 0.0, out=per_vintage[1])
     book = np.subtract(book, loss, out=per_vintage[5])
-    impaired = np.add(impaired, loss, out=per_vintage[4])
+    impaired = np.add(vintages[:, IMPAIRED], loss, out=per_vintage[4])
+    vintages[:, BOOK] = book
+    vintages[:, IMPAIRED] = impaired
     keep = economic_by_generation[value_generation] & (age < scrap_age_quarters)
     # _idle_share is elementwise: per generation first, then per vintage, gives its values.
     idle_by_generation = _idle_share(utilization_by_generation, normal_utilization)
 
-    if keep.all():  # the usual quarter: nothing scrapped, the arrays stay as they are
+    if keep.all():  # the usual quarter: nothing scrapped, the array stays as it is
         if utilization_by_generation.size == value_per_unit_usd_by_generation.size:
             idle_share = idle_by_generation[value_generation]
         else:
             idle_share = idle_by_generation[
-                np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
+                _generation_index(vintages[:, GENERATION], utilization_by_generation.size)]
         np.multiply(units, idle_share, out=per_vintage[2])
         np.multiply(book, idle_share, out=per_vintage[3])
         sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -352,17 +338,13 @@ def depreciate_impair_and_retire(
         results = []
         for fleet, start, stop, fleet_sums in zip(fleets, bounds[:-1], bounds[1:], sums,
                                                   strict=True):
-            fleet_units, fleet_book = units[start:stop], book[start:stop]
-            fleet_impaired = impaired[start:stop]
-            fleet._units_h100e, fleet._book_usd_b = fleet_units, fleet_book
-            fleet._age_quarters = age[start:stop]
-            fleet._impaired_usd_b = fleet_impaired
             (fleet_charge, fleet_loss, idle_units, idle_book, impaired_total, book_total,
              units_total) = fleet_sums
-            totals = fleet._totals  # as the fleet's total properties keep them
-            totals["units_h100e"] = (fleet_units, units_total)
-            totals["book_usd_b"] = (fleet_book, book_total)
-            totals["impaired_usd_b"] = (fleet_impaired, impaired_total)
+            fleet_vintages = vintages[start:stop]
+            fleet._vintages = fleet_vintages
+            fleet._totals = {UNITS: (fleet_vintages, units_total),  # as _column_total keeps
+                             BOOK: (fleet_vintages, book_total),
+                             IMPAIRED: (fleet_vintages, impaired_total)}
             results.append((fleet_charge, fleet_loss, 0.0, idle_units, idle_book,
                             idle_book + impaired_total))
         return results
@@ -370,19 +352,14 @@ def depreciate_impair_and_retire(
     charges_and_losses, scrapped = [], []
     for fleet, start, stop in zip(fleets, bounds[:-1], bounds[1:], strict=True):
         charges_and_losses.append(np.add.reduce(per_vintage[:2, start:stop], axis=1).tolist())
-        fleet._units_h100e = units[start:stop]
-        fleet._book_usd_b = book[start:stop]
-        fleet._age_quarters = age[start:stop]
-        fleet._impaired_usd_b = impaired[start:stop]
+        fleet._vintages = vintages[start:stop]
         scrapped.append(fleet.retire(keep[start:stop]))
     # some vintages were scrapped: read the fleets again
-    book = np.concatenate([fleet._book_usd_b for fleet in fleets])
-    units = np.concatenate([fleet._units_h100e for fleet in fleets])
-    generation = np.concatenate([fleet._generation for fleet in fleets])
-    bounds = [0, *accumulate(fleet._book_usd_b.size for fleet in fleets)]
+    vintages = np.concatenate([fleet._vintages for fleet in fleets])
+    bounds = [0, *accumulate(fleet._vintages.shape[0] for fleet in fleets)]
     idle_share = idle_by_generation[
-        np.minimum(np.maximum(generation, 0), utilization_by_generation.size - 1)]
-    idle_units, idle_book = units * idle_share, book * idle_share
+        _generation_index(vintages[:, GENERATION], utilization_by_generation.size)]
+    idle_units, idle_book = vintages[:, UNITS] * idle_share, vintages[:, BOOK] * idle_share
     results = []
     for i, (fleet, start, stop) in enumerate(zip(fleets, bounds[:-1], bounds[1:], strict=True)):
         fleet_idle_book = float(idle_book[start:stop].sum())

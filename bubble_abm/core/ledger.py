@@ -89,53 +89,101 @@ _INTEGER = (int, np.integer)
 _subtract_reduce = np.subtract.reduce
 
 
-# Updates of the net-worth tallies are queued and applied in order only when the tallies are
-# read: a run never reads them (start_quarter drops the quarter's updates), the accounting
-# checks do. Each queued update is (function, *arguments), the function applying it to the
-# tallies exactly as the transaction would have at once; array arguments are copies. Invalid
-# arguments are caught when the update is queued (or the update is applied at once, raising
-# what it always did).
-_MAX_PENDING_TALLY_UPDATES = 20_000
+# The net-worth tallies and the quarter's flows between sectors are read only by the accounting
+# checks and the flow matrix, never during a run (start_quarter drops them). So a transaction
+# changes the balances at once and appends a posting to a journal: (function, *arguments), the
+# function adding it to the tallies and the flows exactly as the transaction would have at once.
+# The journal is applied in order when the tallies or the flows are read. Array arguments are
+# copies. Invalid arguments are caught when the posting is queued (or the posting is applied
+# at once, raising what it always did).
+_MAX_JOURNAL_POSTINGS = 20_000
 
 
-def _add_to_payer_and_payee(tallies: dict[str, np.ndarray], payer_tally: str | None, payer: int,
-                            payee_tally: str | None, payee: int, amount: float) -> None:
+def _post_transfer(ledger: Ledger, flow: str, payer: int, payee: int, amount: float) -> None:
+    payer_tally, payee_tally = _FLOW_TALLIES[flow]
+    tallies = ledger._tallies
     if payer_tally is not None:
         tallies[payer_tally][payer] += amount
     if payee_tally is not None:
         tallies[payee_tally][payee] += amount
+    sectors = ledger.sectors
+    ledger._flows_usd_b[(flow, sectors[payer], sectors[payee])] += amount
 
 
-def _add_to_one(tallies: dict[str, np.ndarray], name: str, account: int, amount: float) -> None:
-    tallies[name][account] += amount
+def _post_transfers(ledger: Ledger, flow: str, payers: np.ndarray, payees: np.ndarray,
+                    amounts: np.ndarray) -> None:
+    payer_tally, payee_tally = _FLOW_TALLIES[flow]
+    tallies = ledger._tallies
+    if payer_tally is not None:  # repeated accounts one transfer at a time (ufunc.at)
+        np.add.at(tallies[payer_tally], payers, amounts)
+    if payee_tally is not None:
+        np.add.at(tallies[payee_tally], payees, amounts)
+    codes = ledger._sector_codes
+    sector_names = ledger._sector_names
+    n_sectors = len(sector_names)
+    pair = codes[payers] * n_sectors + codes[payees]
+    totals = np.bincount(pair.ravel(), weights=amounts.ravel(), minlength=n_sectors * n_sectors)
+    flows = ledger._flows_usd_b
+    for index in totals.nonzero()[0].tolist():
+        payer_sector = sector_names[index // n_sectors]
+        payee_sector = sector_names[index % n_sectors]
+        flows[(flow, payer_sector, payee_sector)] += float(totals[index])
 
 
-def _add_at(tallies: dict[str, np.ndarray], name: str, accounts: np.ndarray,
-            amounts: np.ndarray | float) -> None:
-    np.add.at(tallies[name], accounts, amounts)  # repeated accounts one transfer at a time
+def _post_block_transfer(ledger: Ledger, flow: str, single: int, single_pays: bool,
+                         rows: slice, block_sector: str, amounts: np.ndarray) -> None:
+    """The postings of one account paying each account of a block, or each paying it: the
+    single account's tally updated one transfer at a time, in order; the block's once each."""
+    payer_tally, payee_tally = _FLOW_TALLIES[flow]  # never the same tally: order is free
+    single_tally, block_tally = ((payer_tally, payee_tally) if single_pays
+                                 else (payee_tally, payer_tally))
+    tallies = ledger._tallies
+    if single_tally is not None:  # ufunc.at with the account repeated: in order
+        np.add.at(tallies[single_tally], np.full(amounts.size, single), amounts)
+    if block_tally is not None:
+        tallies[block_tally][rows] += amounts
+    total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
+    if total != 0.0:
+        single_sector = ledger.sectors[single]
+        key = ((flow, single_sector, block_sector) if single_pays
+               else (flow, block_sector, single_sector))
+        ledger._flows_usd_b[key] += total
 
 
-def _add_in_turn_to_one(tallies: dict[str, np.ndarray], name: str, account: int,
-                        amounts: np.ndarray) -> None:
-    # _add_at with the account repeated: one amount at a time, in order
-    np.add.at(tallies[name], np.full(amounts.size, account), amounts)
+def _post_rows_to_block(ledger: Ledger, flow: str, payers: np.ndarray, rows: slice,
+                        block_sector: str, amounts: np.ndarray) -> None:
+    """The postings of ``payers[i]`` paying row ``i`` of ``amounts`` to a block, row by row."""
+    payer_tally, payee_tally = _FLOW_TALLIES[flow]
+    tallies = ledger._tallies
+    if payer_tally is not None:
+        # the payer of each transfer, row after row: the order in which ufunc.at walks a 2-D
+        # index
+        np.add.at(tallies[payer_tally], payers.repeat(amounts.shape[1]), amounts.ravel())
+    if payee_tally is not None:
+        block_tally = tallies[payee_tally][rows]  # a view: rows is a slice
+        for row in amounts:
+            block_tally += row
+    totals = np.add.accumulate(amounts, axis=1)[:, -1]  # each row summed in order
+    sectors, flows = ledger.sectors, ledger._flows_usd_b
+    for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
+        if total != 0.0:
+            flows[(flow, sectors[payer], block_sector)] += total
 
 
-def _add_to_rows(tallies: dict[str, np.ndarray], name: str, rows: slice,
-                 amounts: np.ndarray | float) -> None:
-    tallies[name][rows] += amounts
+def _revalue_one(ledger: Ledger, account: int, amount: float) -> None:
+    ledger._tallies["revaluation"][account] += amount
 
 
-def _add_each_row_to_rows(tallies: dict[str, np.ndarray], name: str, rows: slice,
-                          amounts: np.ndarray) -> None:
-    block_tally = tallies[name][rows]  # a view: rows is a slice
-    for row in amounts:
-        block_tally += row
+def _revalue_at(ledger: Ledger, accounts: np.ndarray, amounts: np.ndarray) -> None:
+    np.add.at(ledger._tallies["revaluation"], accounts, amounts)  # repeats one at a time
 
 
-def _add_columns_in_turn(tallies: dict[str, np.ndarray], name: str, rows: slice,
-                         amounts: np.ndarray) -> None:
-    tally = tallies[name]
+def _revalue_rows(ledger: Ledger, rows: slice, amounts: np.ndarray | float) -> None:
+    ledger._tallies["revaluation"][rows] += amounts
+
+
+def _revalue_columns_in_turn(ledger: Ledger, rows: slice, amounts: np.ndarray) -> None:
+    tally = ledger._tallies["revaluation"]
     steps = np.concatenate((tally[rows, None], amounts), axis=1)
     tally[rows] = np.add.accumulate(steps, axis=1)[:, -1]  # added one column at a time
 
@@ -163,9 +211,10 @@ class Ledger:
         self.names: list[str] = []
         self._sector_names: list[str] = []
         self._sector_codes = np.zeros(0, dtype=np.int64)
-        self._tallies = {name: np.zeros(0) for name in TALLIES}  # see _settled_tallies
-        self._pending_tallies: list[tuple] = []  # tally updates not applied yet, in order
+        # Tallies and flows with the journal's postings applied: see _posted.
+        self._tallies = {name: np.zeros(0) for name in TALLIES}
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
+        self._journal: list[tuple] = []  # postings not applied yet, in order
         # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
         self._blocks: dict[int, tuple[np.ndarray, slice, int]] = {}
         self._repeated_accounts: dict[tuple[int, int], np.ndarray] = {}
@@ -182,7 +231,7 @@ class Ledger:
         first = len(self.sectors)
         count = len(names)
         self.balances_usd_b = np.concatenate([self.balances_usd_b, np.zeros(count)])
-        for key in TALLIES:
+        for key in TALLIES:  # queued postings name accounts by index: they still apply
             self._tallies[key] = np.concatenate([self._tallies[key], np.zeros(count)])
         self.sectors.extend([sector] * count)
         if sector not in self._sector_names:
@@ -202,6 +251,23 @@ class Ledger:
         """Sum of every balance: constant over the whole run."""
         return float(math.fsum(self.balances_usd_b.tolist()))  # exact: order does not matter
 
+    # --- the journal -----------------------------------------------------------------------
+    def _post(self, posting: tuple) -> None:
+        """Queue a posting (applied, in order, when the tallies or flows are next read)."""
+        journal = self._journal
+        journal.append(posting)
+        if len(journal) >= _MAX_JOURNAL_POSTINGS:  # bound the journal of a long quarter
+            self._posted()
+
+    def _posted(self) -> tuple[dict[str, np.ndarray], dict[tuple[str, str, str], float]]:
+        """The tallies and the flows with every queued posting applied, in order."""
+        journal = self._journal
+        if journal:
+            for posting, *arguments in journal:
+                posting(self, *arguments)
+            journal.clear()
+        return self._tallies, self._flows_usd_b
+
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
         """Move money from payer to payee, recording the flow and both sides' tallies."""
@@ -211,35 +277,15 @@ class Ledger:
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
         if amount == 0.0 or payer == payee:
             return
+        if flow not in _FLOW_TALLIES:
+            raise KeyError(flow)
         balances = self.balances_usd_b
         balances[payer] = balances.item(payer) - amount
         balances[payee] = balances.item(payee) + amount
-        payer_tally, payee_tally = _FLOW_TALLIES[flow]
-        if payer_tally is not None or payee_tally is not None:  # _defer_tally_update inlined
-            pending = self._pending_tallies
-            pending.append((_add_to_payer_and_payee, payer_tally, payer, payee_tally, payee,
-                            amount))
-            if len(pending) >= _MAX_PENDING_TALLY_UPDATES:
-                self._settled_tallies()
-        sectors = self.sectors
-        self._flows_usd_b[(flow, sectors[payer], sectors[payee])] += amount
-
-    def _defer_tally_update(self, update, *arguments) -> None:
-        """Queue a tally update (applied, in order, when the tallies are next read)."""
-        pending = self._pending_tallies
-        pending.append((update, *arguments))
-        if len(pending) >= _MAX_PENDING_TALLY_UPDATES:  # bound the queue of a long quarter
-            self._settled_tallies()
-
-    def _settled_tallies(self) -> dict[str, np.ndarray]:
-        """The tallies with every queued update applied, in the order of the transactions."""
-        pending = self._pending_tallies
-        if pending:
-            tallies = self._tallies
-            for update, *arguments in pending:
-                update(tallies, *arguments)
-            pending.clear()
-        return self._tallies
+        journal = self._journal  # _post, inlined: the most frequent posting
+        journal.append((_post_transfer, flow, payer, payee, amount))
+        if len(journal) >= _MAX_JOURNAL_POSTINGS:
+            self._posted()
 
     def transfer_many(
         self, payers: np.ndarray, payees: np.ndarray, amounts_usd_b: np.ndarray, flow: str
@@ -254,30 +300,17 @@ class Ledger:
             return
         if not amounts.min() >= 0.0:  # also catches NaN
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+        if flow not in _FLOW_TALLIES:
+            raise KeyError(flow)
         if self._transfer_to_or_from_block(payers, payees, amounts, flow):
             return
         if not amounts.max() < math.inf:
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
         payers = self._index_array(payers, amounts.shape)
         payees = self._index_array(payees, amounts.shape)
-        payer_tally, payee_tally = _FLOW_TALLIES[flow]
         np.subtract.at(self.balances_usd_b, payers, amounts)
         np.add.at(self.balances_usd_b, payees, amounts)
-        if payer_tally is not None or payee_tally is not None:
-            kept = amounts.copy()
-            if payer_tally is not None:
-                self._defer_tally_update(_add_at, payer_tally, np.array(payers), kept)
-            if payee_tally is not None:
-                self._defer_tally_update(_add_at, payee_tally, np.array(payees), kept)
-        codes = self._sector_codes
-        n_sectors = len(self._sector_names)
-        pair = codes[payers] * n_sectors + codes[payees]
-        totals = np.bincount(pair.ravel(), weights=amounts.ravel(),
-                             minlength=n_sectors * n_sectors)
-        for index in totals.nonzero()[0].tolist():
-            payer_sector = self._sector_names[index // n_sectors]
-            payee_sector = self._sector_names[index % n_sectors]
-            self._flows_usd_b[(flow, payer_sector, payee_sector)] += float(totals[index])
+        self._post((_post_transfers, flow, np.array(payers), np.array(payees), amounts.copy()))
 
     def _index_array(self, accounts: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
         """:func:`_index_array`, with one account repeated along one axis from the cache
@@ -320,20 +353,20 @@ class Ledger:
         _, rows, block_code = block
         if amounts.size != rows.stop - rows.start:
             return False
-        total = float(np.add.accumulate(amounts)[-1])  # summed in order, as np.bincount does
-        if not total < _INF:
-            raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-        payer_tally, payee_tally = _FLOW_TALLIES[flow]
         balances = self.balances_usd_b
+        block_balances = balances[rows]  # a view (rows is a slice): updated in place
         if single_pays:  # payers first, then payees, as in the general path
             # ufunc.at's updates of the one payer: ((b - a0) - a1) - ..., which subtract's
             # reduction (sequential, never pairwise) computes from the initial value b.
-            balances[single] = _subtract_reduce(amounts, initial=balances.item(single))
-            balances[rows] += amounts
-            payer_update, payer_accounts = _add_in_turn_to_one, single
-            payee_update, payee_accounts = _add_to_rows, rows
+            payer_balance = _subtract_reduce(amounts, initial=balances.item(single))
+            if not payer_balance > -_INF:  # an infinite amount
+                raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+            balances[single] = payer_balance
+            block_balances += amounts
         else:
-            balances[rows] -= amounts
+            if not amounts.max() < _INF:
+                raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+            block_balances -= amounts
             single_balance = balances.item(single)  # after that: it may be in the block
             if single_balance != 0.0:
                 # ufunc.at's ((b + a0) + a1) + ... is minus ((-b - a0) - a1) - ... exactly
@@ -343,23 +376,8 @@ class Ledger:
                 balances[single] = 0.0 - _subtract_reduce(amounts, initial=-single_balance)
             else:
                 np.add.at(balances, self._repeated(single, amounts.size), amounts)
-            payer_update, payer_accounts = _add_to_rows, rows
-            payee_update, payee_accounts = _add_in_turn_to_one, single
-        if payer_tally is not None or payee_tally is not None:
-            kept = amounts.copy()
-            pending = self._pending_tallies  # _defer_tally_update inlined
-            if payer_tally is not None:
-                pending.append((payer_update, payer_tally, payer_accounts, kept))
-            if payee_tally is not None:
-                pending.append((payee_update, payee_tally, payee_accounts, kept))
-            if len(pending) >= _MAX_PENDING_TALLY_UPDATES:
-                self._settled_tallies()
-        if total != 0.0:
-            single_sector = self.sectors[single]
-            block_sector = self._sector_names[block_code]
-            key = ((flow, single_sector, block_sector) if single_pays
-                   else (flow, block_sector, single_sector))
-            self._flows_usd_b[key] += total
+        self._post((_post_block_transfer, flow, single, single_pays, rows,
+                    self._sector_names[block_code], amounts.copy()))
         return True
 
     def transfer_rows_to_block(
@@ -375,43 +393,32 @@ class Ledger:
             return
         if not (amounts.min() >= 0.0 and amounts.max() < math.inf):  # also catches NaN
             raise LedgerError(f"{flow}: amounts must be finite and >= 0")
+        if flow not in _FLOW_TALLIES:
+            raise KeyError(flow)
         entry = self._blocks.get(id(block))
         if entry is None or entry[0] is not block or amounts.shape != (payers.size, block.size):
             raise ValueError(f"{flow}: payees must be a block of accounts, amounts of shape "
                              "(payers, block size)")
         _, rows, block_code = entry
-        # The payer of each transfer, row after row: the order in which ufunc.at walks a 2-D
-        # index (a new array, so the tally update below can keep it).
-        repeated = payers.repeat(block.size)
-        payer_tally, payee_tally = _FLOW_TALLIES[flow]
         kept = amounts.copy()  # C-contiguous: its ravel() is a view, in the same order
-        np.subtract.at(self.balances_usd_b, repeated, kept.ravel())
+        # The payer of each transfer, row after row: the order in which ufunc.at walks a 2-D
+        # index.
+        np.subtract.at(self.balances_usd_b, payers.repeat(block.size), kept.ravel())
         block_balances = self.balances_usd_b[rows]  # a view: rows is a slice
         for row in kept:
             block_balances += row
-        if payer_tally is not None:
-            self._defer_tally_update(_add_at, payer_tally, repeated, kept.ravel())
-        if payee_tally is not None:
-            self._defer_tally_update(_add_each_row_to_rows, payee_tally, rows, kept)
-        totals = np.add.accumulate(kept, axis=1)[:, -1]  # each row summed in order
-        block_sector = self._sector_names[block_code]
-        sectors, flows = self.sectors, self._flows_usd_b
-        for payer, total in zip(payers.tolist(), totals.tolist(), strict=True):
-            if total != 0.0:
-                flows[(flow, sectors[payer], block_sector)] += total
+        self._post((_post_rows_to_block, flow, payers.copy(), rows,
+                    self._sector_names[block_code], kept))
 
     def revalue(self, account: int | np.ndarray, amount_usd_b: float | np.ndarray) -> None:
         """Record a non-cash change in net worth (depreciation, impairment, price change)."""
         # Queued if valid; if not, applied at once (after the queued ones) to raise as before.
         if isinstance(account, _INTEGER) and isinstance(amount_usd_b, _NUMBER):
             n_accounts = len(self.sectors)
-            if -n_accounts <= account < n_accounts:  # _defer_tally_update inlined
-                pending = self._pending_tallies
-                pending.append((_add_to_one, "revaluation", account, amount_usd_b))
-                if len(pending) >= _MAX_PENDING_TALLY_UPDATES:
-                    self._settled_tallies()
+            if -n_accounts <= account < n_accounts:
+                self._post((_revalue_one, account, amount_usd_b))
             else:
-                self._settled_tallies()["revaluation"][account] += amount_usd_b
+                self._posted()[0]["revaluation"][account] += amount_usd_b
             return
         block = self._blocks.get(id(account))
         if block is not None and block[0] is account:  # each account once: a slice will do
@@ -421,9 +428,9 @@ class Ledger:
             if isinstance(amounts, _NUMBER) or (
                     amounts.dtype.kind in "biuf"
                     and amounts.shape in ((), (1,), (rows.stop - rows.start,))):
-                self._defer_tally_update(_add_to_rows, "revaluation", rows, amounts)
+                self._post((_revalue_rows, rows, amounts))
             else:
-                self._settled_tallies()["revaluation"][rows] += amount_usd_b
+                self._posted()[0]["revaluation"][rows] += amount_usd_b
             return
         accounts = np.array(account)  # copies: the caller may change them
         amounts = np.array(amount_usd_b, dtype=float)
@@ -431,9 +438,9 @@ class Ledger:
         if (accounts.dtype.kind in "iu" and amounts.shape in ((), accounts.shape)
                 and accounts.size and -n_accounts <= accounts.min()
                 and accounts.max() < n_accounts):
-            self._defer_tally_update(_add_at, "revaluation", accounts, amounts)
+            self._post((_revalue_at, accounts, amounts))
         else:
-            np.add.at(self._settled_tallies()["revaluation"], np.asarray(account), amount_usd_b)
+            np.add.at(self._posted()[0]["revaluation"], np.asarray(account), amount_usd_b)
 
     def revalue_block_in_turn(self, block: np.ndarray, amounts_usd_b: np.ndarray) -> None:
         """Revalue the accounts of ``block`` (an array from :meth:`open_accounts`) by each
@@ -444,13 +451,12 @@ class Ledger:
                 or amounts_usd_b.shape[0] != block.size):
             raise ValueError("revalue_block_in_turn: accounts must be a block, amounts of shape "
                              "(block size, k)")
-        self._defer_tally_update(_add_columns_in_turn, "revaluation", entry[1],
-                                 np.array(amounts_usd_b))
+        self._post((_revalue_columns_in_turn, entry[1], np.array(amounts_usd_b)))
 
     # --- reading the books ---------------------------------------------------------------
     def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:
         """income − expense + capital in − capital out + revaluation, since the last reset."""
-        t = self._settled_tallies()
+        t = self._posted()[0]
         return (
             t["income"][accounts]
             - t["expense"][accounts]
@@ -460,15 +466,15 @@ class Ledger:
         )
 
     def tally(self, name: str, accounts: np.ndarray | int) -> np.ndarray:
-        return self._settled_tallies()[name][accounts]
+        return self._posted()[0][name][accounts]
 
     def flows_this_quarter(self) -> dict[tuple[str, str, str], float]:
-        return dict(self._flows_usd_b)
+        return dict(self._posted()[1])
 
     def start_quarter(self) -> None:
         """Reset the quarter's flows and the net-worth tallies."""
+        self._journal.clear()  # all of it would be zeroed below
         self._flows_usd_b.clear()
-        self._pending_tallies.clear()  # all of them would be zeroed below
         for key in TALLIES:
             self._tallies[key][:] = 0.0
 
@@ -480,7 +486,7 @@ class Ledger:
         """
         sectors = list(self._sector_names)
         rows = {}
-        for (flow, payer, payee), amount in self._flows_usd_b.items():
+        for (flow, payer, payee), amount in self._posted()[1].items():
             row = rows.setdefault(flow, dict.fromkeys(sectors, 0.0))
             row[payer] -= amount
             row[payee] += amount

@@ -15,12 +15,12 @@ import numpy as np
 
 
 @functools.lru_cache(maxsize=16)
-def _normalised_shares(shares: tuple[float, ...]) -> tuple[np.float64, ...]:
-    """Market shares over their sum, as numpy scalars (the elements of the array): orders and
-    backlogs keep their type (a Python sum() of exact floats would be compensated, of numpy
-    scalars not). The shares never change in a run, so this is computed once."""
+def _normalised_shares(shares: tuple[float, ...]) -> tuple[float, ...]:
+    """Market shares over their sum (Python floats: the orders and backlogs computed from them
+    are scalars, cheaper as floats). The shares never change in a run, so this is computed
+    once."""
     array = np.array(shares, dtype=float)
-    return tuple(array / array.sum())
+    return tuple((array / array.sum()).tolist())
 
 
 def place_orders(buyers: list, chipmakers: list) -> None:
@@ -64,7 +64,8 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
                 continue
             wanted = units * fill
             bill = wanted * price / 1e9
-            affordable = buyer.spendable_after_raising_usd_b(bill) * 1e9 / price
+            # a Python float: the arithmetic below is cheaper than in numpy scalars
+            affordable = float(buyer.spendable_after_raising_usd_b(bill)) * 1e9 / price
             delivered = min(wanted, affordable)
             if delivered <= 0.0:
                 continue
