@@ -363,36 +363,75 @@ class CapitalMarket:
         self.bonds_issued_usd_b += amount_usd_b
         return amount_usd_b
 
-    def service_debt(self, owner, interest_usd_b: float, principal_usd_b: float) -> None:
-        """Pay coupons and amortisation pro rata to bondholders; default if cash falls short."""
+    def service_debts(self) -> None:
+        """Every GPU owner, in turn, pays its coupon and amortisation pro rata to its
+        bondholders: it first issues bonds for any shortfall of cash (debt service may use the
+        whole balance) and defaults if its cash still falls short; then every owner's credit
+        spread is repriced.
+
+        The payments go to the ledger together (:meth:`_pay_bondholders`): an owner's payment
+        changes no other owner's cash or bonds. Only a bond issue reads investors' cash and
+        bonds, so the payments of the owners before an owner that is short are posted first."""
+        owners = self.model.gpu_owners
+        face_totals = (self.bond_face_investors.sum(axis=0) + self.bond_face_outside).tolist()
+        paying: list[int] = []
+        interest: list[float] = []
+        principal: list[float] = []
+        for j, owner in enumerate(owners):
+            owner_interest, owner_principal = owner.debt_service_due_usd_b()
+            due = owner_interest + owner_principal
+            if owner.cash_usd_b < due:  # short (raise_funds issues no bonds otherwise)
+                self._pay_bondholders(paying, interest, principal)
+                paying, interest, principal = [], [], []
+                if owner.raise_funds(due, for_debt_service=True) > 0.0:
+                    face_totals[j] = (self.bond_face_investors[:, j].sum()
+                                      + self.bond_face_outside.item(j))
+            if face_totals[j] <= 1e-12:
+                continue
+            if owner.cash_usd_b < due:
+                self.default(owner)
+                continue
+            paying.append(j)
+            interest.append(owner_interest)
+            principal.append(owner_principal)
+        self._pay_bondholders(paying, interest, principal)
+        for owner in owners:
+            owner.update_credit_spread()
+
+    def _pay_bondholders(self, paying: list[int], interest_usd_b: list[float],
+                         principal_usd_b: list[float]) -> None:
+        """Owners ``paying`` (indices) pay coupons and amortisation pro rata to their
+        bondholders: investors (one ledger call for all owners' coupons, one for their
+        redemptions) and the wider market."""
+        if not paying:
+            return
         model = self.model
         ledger = model.ledger
-        j = self._owner_index(owner)
-        face = self.bond_face_investors[:, j]
-        outside_face = self.bond_face_outside.item(j)
-        total_face = face.sum() + outside_face
-        if total_face <= 1e-12:
-            return
-        due = interest_usd_b + principal_usd_b
-        if owner.cash_usd_b < due:
-            self.default(owner)
-            return
-        investor_share = face / total_face
-        outside_share = outside_face / total_face
-        investor_principal = investor_share * principal_usd_b
-        outside_principal = outside_share * principal_usd_b
-        ledger.transfer_many(owner.account, model.investors.account,
-                             investor_share * interest_usd_b, "interest")
-        ledger.transfer(owner.account, ledger.rest_of_economy, outside_share * interest_usd_b,
-                        "interest")
-        ledger.transfer_many(owner.account, model.investors.account, investor_principal,
-                             "bond_redemption")
-        ledger.transfer(owner.account, ledger.rest_of_economy, outside_principal,
-                        "bond_redemption")
-        face -= investor_principal  # a view: the owner's column of investors' bonds
+        owners = [model.gpu_owners[j] for j in paying]
+        faces = self.bond_face_investors[:, paying]  # (investors, paying owners), a copy
+        outside_faces = self.bond_face_outside[paying]
+        face_totals = faces.sum(axis=0) + outside_faces
+        interest = np.array(interest_usd_b)
+        principal = np.array(principal_usd_b)
+        investor_shares = (faces / face_totals).T  # row k: owner k's bondholders' shares
+        investor_principal = investor_shares * principal[:, None]
+        payers = np.array([owner.account for owner in owners])
+        ledger.transfer_rows_to_block(payers, model.investors.account,
+                                      investor_shares * interest[:, None], "interest")
+        ledger.transfer_rows_to_block(payers, model.investors.account, investor_principal,
+                                      "bond_redemption")
+        outside_shares = outside_faces / face_totals
+        outside_interest = (outside_shares * interest).tolist()
+        outside_principal = outside_shares * principal
+        for owner, coupon, redeemed, owner_principal in zip(
+                owners, outside_interest, outside_principal.tolist(), principal_usd_b,
+                strict=True):
+            ledger.transfer(owner.account, ledger.rest_of_economy, coupon, "interest")
+            ledger.transfer(owner.account, ledger.rest_of_economy, redeemed, "bond_redemption")
+            owner.debt_usd_b -= owner_principal
+        self.bond_face_investors[:, paying] -= investor_principal.T
         self._investor_bonds_usd_b = None
-        self.bond_face_outside[j] -= outside_principal
-        owner.debt_usd_b -= principal_usd_b
+        self.bond_face_outside[paying] -= outside_principal
 
     def default(self, owner) -> None:
         """Write bonds down to the recovery rate; equity loses most of its value (§5)."""
