@@ -39,6 +39,7 @@ class CapitalMarket:
         self.firm_kinds = [self._kind(firm) for firm in self.firms]  # fixed for the whole run
         self._firm_is_chipmaker = [kind == "chipmaker" for kind in self.firm_kinds]
         self._lab_accounts = np.array([lab.account for lab in model.labs])
+        self._owner_accounts = np.array([owner.account for owner in model.gpu_owners])
         # Labs each GPU owner partners with (partners are set when the labs are created).
         self._partner_labs = [[i for i, lab in enumerate(model.labs)
                                if lab.partner_id == owner.unique_id]
@@ -374,15 +375,17 @@ class CapitalMarket:
         bonds, so the payments of the owners before an owner that is short are posted first."""
         owners = self.model.gpu_owners
         face_totals = (self.bond_face_investors.sum(axis=0) + self.bond_face_outside).tolist()
-        paying: list[int] = []
-        interest: list[float] = []
-        principal: list[float] = []
+        # What each owner pays, not yet posted (zero: nothing, e.g. no bonds or in default).
+        interest = [0.0] * len(owners)
+        principal = [0.0] * len(owners)
         for j, owner in enumerate(owners):
             owner_interest, owner_principal = owner.debt_service_due_usd_b()
             due = owner_interest + owner_principal
             if owner.cash_usd_b < due:  # short (raise_funds issues no bonds otherwise)
-                self._pay_bondholders(paying, interest, principal)
-                paying, interest, principal = [], [], []
+                if j:
+                    self._pay_bondholders(interest, principal)
+                    interest = [0.0] * len(owners)
+                    principal = [0.0] * len(owners)
                 if owner.raise_funds(due, for_debt_service=True) > 0.0:
                     face_totals[j] = (self.bond_face_investors[:, j].sum()
                                       + self.bond_face_outside.item(j))
@@ -391,47 +394,43 @@ class CapitalMarket:
             if owner.cash_usd_b < due:
                 self.default(owner)
                 continue
-            paying.append(j)
-            interest.append(owner_interest)
-            principal.append(owner_principal)
-        self._pay_bondholders(paying, interest, principal)
+            interest[j] = owner_interest
+            principal[j] = owner_principal
+        self._pay_bondholders(interest, principal)
         for owner in owners:
             owner.update_credit_spread()
 
-    def _pay_bondholders(self, paying: list[int], interest_usd_b: list[float],
-                         principal_usd_b: list[float]) -> None:
-        """Owners ``paying`` (indices) pay coupons and amortisation pro rata to their
-        bondholders: investors (one ledger call for all owners' coupons, one for their
-        redemptions) and the wider market."""
-        if not paying:
-            return
+    def _pay_bondholders(self, interest_usd_b: list[float], principal_usd_b: list[float]
+                         ) -> None:
+        """Each GPU owner pays coupons and amortisation (zero for owners that pay nothing) pro
+        rata to its bondholders: investors (all owners' coupons in one ledger call, their
+        redemptions in another) and the wider market. Zero payments change no number."""
         model = self.model
         ledger = model.ledger
-        owners = [model.gpu_owners[j] for j in paying]
-        faces = self.bond_face_investors[:, paying]  # (investors, paying owners), a copy
-        outside_faces = self.bond_face_outside[paying]
-        face_totals = faces.sum(axis=0) + outside_faces
+        faces = self.bond_face_investors
+        outside_faces = self.bond_face_outside
+        # Every owner that pays has more than 1e-12 of bonds; the floor only keeps the shares
+        # of owners without bonds (who pay nothing) finite.
+        face_totals = np.maximum(faces.sum(axis=0) + outside_faces, 1e-12)
         interest = np.array(interest_usd_b)
         principal = np.array(principal_usd_b)
-        investor_shares = (faces / face_totals).T  # row k: owner k's bondholders' shares
+        investor_shares = (faces / face_totals).T  # row j: owner j's bondholders' shares
         investor_principal = investor_shares * principal[:, None]
-        payers = np.array([owner.account for owner in owners])
-        ledger.transfer_rows_to_block(payers, model.investors.account,
+        ledger.transfer_rows_to_block(self._owner_accounts, model.investors.account,
                                       investor_shares * interest[:, None], "interest")
-        ledger.transfer_rows_to_block(payers, model.investors.account, investor_principal,
-                                      "bond_redemption")
+        ledger.transfer_rows_to_block(self._owner_accounts, model.investors.account,
+                                      investor_principal, "bond_redemption")
         outside_shares = outside_faces / face_totals
-        outside_interest = (outside_shares * interest).tolist()
         outside_principal = outside_shares * principal
         for owner, coupon, redeemed, owner_principal in zip(
-                owners, outside_interest, outside_principal.tolist(), principal_usd_b,
-                strict=True):
+                model.gpu_owners, (outside_shares * interest).tolist(),
+                outside_principal.tolist(), principal_usd_b, strict=True):
             ledger.transfer(owner.account, ledger.rest_of_economy, coupon, "interest")
             ledger.transfer(owner.account, ledger.rest_of_economy, redeemed, "bond_redemption")
             owner.debt_usd_b -= owner_principal
-        self.bond_face_investors[:, paying] -= investor_principal.T
+        faces -= investor_principal.T
         self._investor_bonds_usd_b = None
-        self.bond_face_outside[paying] -= outside_principal
+        outside_faces -= outside_principal
 
     def default(self, owner) -> None:
         """Write bonds down to the recovery rate; equity loses most of its value (§5)."""
