@@ -118,7 +118,7 @@ class InvestorPopulation:
         tilts = np.minimum(np.maximum(1.0 + p.allocation_return_sensitivity * last_expected, 0.0),
                            MAX_TILT)
         weights = tilts / np.maximum(tilts.sum(axis=1, keepdims=True), 1e-12)
-        self.performance = 0.5 * self.performance + (weights * realised_returns).sum(axis=1)
+        self.performance = 0.5 * self.performance + weights @ realised_returns
         shares = logit_strategy_shares(4.0 * self.performance, p.intensity_of_choice)
         rng = self.model.rng
         reviewing = rng.random(self.n) < p.strategy_review_probability

@@ -200,9 +200,11 @@ class CapitalMarket:
         news (the private-market side of DESIGN §4's investors)."""
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
-        history = self.lab_mark_history[-3:]
-        trend = (float(np.mean(np.diff(np.log(np.maximum(history, 1e-9)))))
-                 if len(history) >= 2 else 0.0)
+        trend = 0.0
+        if len(self.lab_mark_history) >= 2:
+            log_marks = np.log(np.maximum(self.lab_mark_history[-3:], 1e-9))
+            # np.mean(np.diff(log_marks)): the same numbers without the two wrappers
+            trend = float(np.add.reduce(log_marks[1:] - log_marks[:-1]) / (log_marks.size - 1))
         return strategy_expected_returns(np.array([gap]), np.array([trend]),
                                          self.model.capability_news_logit(), np.ones(1))
 
@@ -531,7 +533,7 @@ class CapitalMarket:
         realised = self.price_usd_b / old_price - 1.0
         investors.review_strategies(realised, last_expected)
         self.strategy_shares = investors.strategy_shares()
-        mood = (self.expected_returns * self.exposure).sum(axis=1) / self._exposure_total
+        mood = self.expected_returns @ self.exposure / self._exposure_total
         low, high = SENTIMENT_BOUNDS
         self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
                                               * self.strategy_shares @ mood)), low), high)
@@ -556,7 +558,7 @@ class CapitalMarket:
         sells = sides[1]
         np.maximum(wanted, 0.0, out=buys)  # np.maximum/np.minimum: np.clip's result, faster
         np.maximum(-wanted, 0.0, out=sells)
-        cost, proceeds = (sides * price).sum(axis=2)
+        cost, proceeds = sides @ price  # each side's value per investor
         cash = np.maximum(investors.cash_usd_b(), 0.0)
         affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
         buys *= affordable[:, None]
@@ -565,7 +567,7 @@ class CapitalMarket:
         volume = np.minimum(bought_and_sold[0], bought_and_sold[1])
         sides *= (volume / np.maximum(bought_and_sold, 1e-12))[:, None, :]
         trade = buys - sells
-        net_paid = (trade * price).sum(axis=1)  # what each investor pays for its trades, net
+        net_paid = trade @ price  # what each investor pays for its trades, net
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
                              np.maximum(net_paid, 0.0), "equity_trade")
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
