@@ -73,8 +73,13 @@ class CapitalMarket:
         self.bond_face_outside = np.zeros(n_owners)
         # Row sums of bond_face_investors, dropped whenever it changes: see _investor_bonds.
         self._investor_bonds_usd_b: np.ndarray | None = None
-        self.lab_fraction_investors = np.zeros((investors.n, model.n_labs))
-        self.lab_fraction_strategic: list[dict[int, float]] = [{} for _ in range(model.n_labs)]
+        # Every holder's fraction of each lab: investors' rows, then the firms' (strategic
+        # stakes and vendor financing; row f: self.firms[f]), so that a round dilutes them all
+        # in one step. The two parts are views.
+        self._lab_fractions = np.zeros((investors.n + n_firms, model.n_labs))
+        self.lab_fraction_investors = self._lab_fractions[:investors.n]
+        self.lab_fraction_strategic = self._lab_fractions[investors.n:]
+        self._firm_index = {firm.unique_id: f for f, firm in enumerate(self.firms)}
         self.lab_valuation_usd_b = np.zeros(model.n_labs)
         self.lab_fundamental_usd_b = np.zeros(model.n_labs)
         self.lab_mark_history: list[float] = []
@@ -144,9 +149,10 @@ class CapitalMarket:
 
     def stake_value_usd_b(self, holder) -> float:
         """Value of a strategic holder's stakes in labs (at the labs' current marks)."""
-        return float(sum(stakes.get(holder.unique_id, 0.0) * value
-                         for stakes, value in zip(self.lab_fraction_strategic,
-                                                  self.lab_valuation_usd_b, strict=True)))
+        f = self._firm_index.get(holder.unique_id)
+        if f is None:  # only firms hold stakes
+            return 0.0
+        return float(self.lab_fraction_strategic[f] @ self.lab_valuation_usd_b)
 
     def listed_value_usd_b(self, kinds: tuple[str, ...]) -> float:
         return float(sum(price for kind, price in zip(self.firm_kinds, self.price_usd_b,
@@ -209,18 +215,11 @@ class CapitalMarket:
                                          self.model.capability_news_logit(), np.ones(1))
 
     def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
-        change = new_value - self.lab_valuation_usd_b
+        revaluation = self._lab_fractions @ (new_value - self.lab_valuation_usd_b)
+        n_investors = self.lab_fraction_investors.shape[0]
         ledger = self.model.ledger
-        ledger.revalue(self.model.investors.account, self.lab_fraction_investors @ change)
-        agent_by_id = self.model.agent_by_id
-        accounts = []
-        amounts = []
-        for lab_change, stakes in zip(change.tolist(), self.lab_fraction_strategic, strict=True):
-            for holder_id, fraction in stakes.items():
-                accounts.append(agent_by_id[holder_id].account)
-                amounts.append(fraction * lab_change)
-        if accounts:  # one call; repeated holders are revalued one stake after another
-            ledger.revalue(np.array(accounts), np.array(amounts))
+        ledger.revalue(self.model.investors.account, revaluation[:n_investors])
+        ledger.revalue(self.firm_accounts, revaluation[n_investors:])
 
     def fund_labs(self) -> None:
         """Labs short of runway raise: strategic partners first, then investor rounds."""
@@ -301,8 +300,8 @@ class CapitalMarket:
         lab = self.model.labs[lab_index]
         post_money = self._price_round(lab_index, amount)
         self.model.ledger.transfer(holder.account, lab.account, amount, flow)
-        stakes = self.lab_fraction_strategic[lab_index]
-        stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
+        self.lab_fraction_strategic[self._firm_index[holder.unique_id], lab_index] += (
+            amount / post_money)
         self.lab_valuation_usd_b[lab_index] = post_money
         lab.raised_usd_b += amount
         self.strategic_raised_usd_b += amount
@@ -321,10 +320,7 @@ class CapitalMarket:
             self._revalue_lab_stakes(new_marks)
         post_money = pre_money + amount
         factor = pre_money / post_money
-        self.lab_fraction_investors[:, lab_index] *= factor
-        stakes = self.lab_fraction_strategic[lab_index]
-        for holder_id in stakes:
-            stakes[holder_id] *= factor
+        self._lab_fractions[:, lab_index] *= factor  # investors' and firms' stakes
         return post_money
 
     def lab_failed(self, lab_index: int) -> None:
