@@ -69,9 +69,11 @@ class CapitalMarket:
         # investor_shares @ price_usd_b, dropped whenever either changes: see _investor_equity.
         self._investor_equity_usd_b: np.ndarray | None = None
         n_owners = len(model.gpu_owners)
-        self.bond_face_investors = np.zeros((investors.n, n_owners))
+        # Row j: each investor's face value of owner j's bonds (an owner's bondholders are a
+        # contiguous row: issues, coupons and defaults work on one owner at a time).
+        self.bond_face_investors = np.zeros((n_owners, investors.n))
         self.bond_face_outside = np.zeros(n_owners)
-        # Row sums of bond_face_investors, dropped whenever it changes: see _investor_bonds.
+        # Column sums of bond_face_investors, dropped whenever it changes: see _investor_bonds.
         self._investor_bonds_usd_b: np.ndarray | None = None
         # Every holder's fraction of each lab: investors' rows, then the firms' (strategic
         # stakes and vendor financing; row f: self.firms[f]), so that a round dilutes them all
@@ -115,12 +117,12 @@ class CapitalMarket:
                                p.valuation_horizon_years)
 
     def _investor_bonds(self) -> np.ndarray:
-        """Each investor's bonds, ``bond_face_investors.sum(axis=1)`` (read-only): kept until
+        """Each investor's bonds, ``bond_face_investors.sum(axis=0)`` (read-only): kept until
         the bonds next change (every change here drops it), as several payments a quarter
         read it in between."""
         bonds = self._investor_bonds_usd_b
         if bonds is None:
-            bonds = self.bond_face_investors.sum(axis=1)
+            bonds = self.bond_face_investors.sum(axis=0)
             bonds.flags.writeable = False
             self._investor_bonds_usd_b = bonds
         return bonds
@@ -353,7 +355,7 @@ class CapitalMarket:
         if from_investors > 0.0:
             contributions = appetite / total_appetite * from_investors
             ledger.transfer_many(investors.account, owner.account, contributions, "bond_issue")
-            self.bond_face_investors[:, j] += contributions
+            self.bond_face_investors[j] += contributions
             self._investor_bonds_usd_b = None
         from_outside = amount_usd_b - from_investors
         ledger.transfer(ledger.rest_of_economy, owner.account, from_outside, "bond_issue")
@@ -372,7 +374,7 @@ class CapitalMarket:
         changes no other owner's cash or bonds. Only a bond issue reads investors' cash and
         bonds, so the payments of the owners before an owner that is short are posted first."""
         owners = self.model.gpu_owners
-        face_totals = (self.bond_face_investors.sum(axis=0) + self.bond_face_outside).tolist()
+        face_totals = (self.bond_face_investors.sum(axis=1) + self.bond_face_outside).tolist()
         # What each owner pays, not yet posted (zero: nothing, e.g. no bonds or in default).
         interest = [0.0] * len(owners)
         principal = [0.0] * len(owners)
@@ -385,7 +387,7 @@ class CapitalMarket:
                     interest = [0.0] * len(owners)
                     principal = [0.0] * len(owners)
                 if owner.raise_funds(due, for_debt_service=True) > 0.0:
-                    face_totals[j] = (self.bond_face_investors[:, j].sum()
+                    face_totals[j] = (self.bond_face_investors[j].sum()
                                       + self.bond_face_outside.item(j))
             if face_totals[j] <= 1e-12:
                 continue
@@ -409,10 +411,10 @@ class CapitalMarket:
         outside_faces = self.bond_face_outside
         # Every owner that pays has more than 1e-12 of bonds; the floor only keeps the shares
         # of owners without bonds (who pay nothing) finite.
-        face_totals = np.maximum(faces.sum(axis=0) + outside_faces, 1e-12)
+        face_totals = np.maximum(faces.sum(axis=1) + outside_faces, 1e-12)
         interest = np.array(interest_usd_b)
         principal = np.array(principal_usd_b)
-        investor_shares = (faces / face_totals).T  # row j: owner j's bondholders' shares
+        investor_shares = faces / face_totals[:, None]  # row j: owner j's bondholders' shares
         investor_principal = investor_shares * principal[:, None]
         ledger.transfer_rows_to_block(self._owner_accounts, model.investors.account,
                                       investor_shares * interest[:, None], "interest")
@@ -426,7 +428,7 @@ class CapitalMarket:
             ledger.transfer(owner.account, ledger.rest_of_economy, coupon, "interest")
             ledger.transfer(owner.account, ledger.rest_of_economy, redeemed, "bond_redemption")
             owner.debt_usd_b -= owner_principal
-        faces -= investor_principal.T
+        faces -= investor_principal
         self._investor_bonds_usd_b = None
         outside_faces -= outside_principal
 
@@ -435,11 +437,11 @@ class CapitalMarket:
         model = self.model
         j = self._owner_index(owner)
         loss_share = 1.0 - model.params.bond_recovery_rate
-        investor_loss = self.bond_face_investors[:, j] * loss_share
+        investor_loss = self.bond_face_investors[j] * loss_share
         model.ledger.revalue(model.investors.account, -investor_loss)
         forgiven = owner.debt_usd_b * loss_share
         model.ledger.revalue(owner.account, forgiven)
-        self.bond_face_investors[:, j] -= investor_loss
+        self.bond_face_investors[j] -= investor_loss
         self._investor_bonds_usd_b = None
         self.bond_face_outside[j] *= 1.0 - loss_share
         owner.debt_usd_b -= forgiven
