@@ -254,11 +254,12 @@ class CapitalMarket:
         if total_appetite <= 0.0 or total_need <= 0.0:
             return
         fill = min(1.0, total_appetite / total_need)
+        appetite_shares = appetite / total_appetite
         for i, lab_need in enumerate(need):
             if lab_need <= 0.0:
                 continue
             amount = lab_need * fill
-            contributions = appetite / total_appetite * amount
+            contributions = appetite_shares * amount
             post_money = self._price_round(i, amount)
             ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
