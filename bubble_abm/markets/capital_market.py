@@ -58,15 +58,17 @@ class CapitalMarket:
         # Investors hold their base equity allocation at market weights; the rest is held outside.
         wealth = model.params.investor_wealth_usd_b * investors.wealth_weight
         cap_weights = self.price_usd_b / self.price_usd_b.sum()
-        equity_value = model.params.equity_allocation_base * wealth[:, None] * cap_weights
-        self.investor_shares = equity_value / self.price_usd_b
-        scale = min(1.0, 0.9 / max(self.investor_shares.sum(axis=0).max(), 1e-12))
+        # Row f: each investor's share of firm f (a firm's holders are a contiguous row: the
+        # market maker and the trades work firm by firm over all investors).
+        equity_value = (model.params.equity_allocation_base * wealth) * cap_weights[:, None]
+        self.investor_shares = equity_value / self.price_usd_b[:, None]
+        scale = min(1.0, 0.9 / max(self.investor_shares.sum(axis=1).max(), 1e-12))
         self.investor_shares *= scale
-        cost = (self.investor_shares * self.price_usd_b).sum(axis=1)
+        cost = self.price_usd_b @ self.investor_shares
         model.ledger.transfer_many(investors.account, model.ledger.rest_of_economy, cost,
                                    "equity_trade")
-        self.outside_shares = 1.0 - self.investor_shares.sum(axis=0)
-        # investor_shares @ price_usd_b, dropped whenever either changes: see _investor_equity.
+        self.outside_shares = 1.0 - self.investor_shares.sum(axis=1)
+        # price_usd_b @ investor_shares, dropped whenever either changes: see _investor_equity.
         self._investor_equity_usd_b: np.ndarray | None = None
         n_owners = len(model.gpu_owners)
         # Row j: each investor's face value of owner j's bonds (an owner's bondholders are a
@@ -139,12 +141,12 @@ class CapitalMarket:
         return cash_usd_b + self._investor_equity() + bonds_usd_b + lab_stakes_usd_b
 
     def _investor_equity(self) -> np.ndarray:
-        """Each investor's listed equity, ``investor_shares @ price_usd_b`` (read-only): kept
+        """Each investor's listed equity, ``price_usd_b @ investor_shares`` (read-only): kept
         until the shares or prices next change (every change here drops it), as bond issues
         and the funding rounds read it in between."""
         equity = self._investor_equity_usd_b
         if equity is None:
-            equity = self.investor_shares @ self.price_usd_b
+            equity = self.price_usd_b @ self.investor_shares
             equity.flags.writeable = False
             self._investor_equity_usd_b = equity
         return equity
@@ -246,7 +248,7 @@ class CapitalMarket:
         cash = investors.cash_usd_b()
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
         wealth = self._investor_wealth_usd_b(cash, self._investor_bonds(), held)
-        private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
+        private_tilt = investors.desired_tilt(self._lab_expected_returns())[0]
         desired = p.private_allocation_base * wealth * private_tilt
         appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
@@ -456,7 +458,7 @@ class CapitalMarket:
     def _set_price(self, firm_index: int, new_price: float) -> None:
         change = new_price - self.price_usd_b[firm_index]
         self.model.ledger.revalue(self.model.investors.account,
-                                  self.investor_shares[:, firm_index] * change)
+                                  self.investor_shares[firm_index] * change)
         self.price_usd_b[firm_index] = new_price
         self._investor_equity_usd_b = None
 
@@ -464,7 +466,7 @@ class CapitalMarket:
         """Every firm's :meth:`_set_price` in firm order, in one ledger call."""
         change = new_price - self.price_usd_b
         self.model.ledger.revalue_block_in_turn(self.model.investors.account,
-                                                self.investor_shares * change)
+                                                (self.investor_shares * change[:, None]).T)
         self.price_usd_b[:] = new_price
         self._investor_equity_usd_b = None
 
@@ -482,9 +484,8 @@ class CapitalMarket:
             return
         paid = amounts[paying]
         self.payouts_usd_b = float(np.add.accumulate(paid)[-1])  # summed in order
-        # Row i: paying firm i's payout to each investor (the products of the investors'
-        # shares and the payout, as a contiguous array).
-        investor_parts = self.investor_shares.T[paying] * paid[:, None]
+        # Row i: paying firm i's payout to each investor.
+        investor_parts = self.investor_shares[paying] * paid[:, None]
         ledger.transfer_rows_to_block(self.firm_accounts[paying], self.model.investors.account,
                                       investor_parts, "shareholder_payout")
         outside_parts = np.maximum(paid - investor_parts.sum(axis=1), 0.0)
@@ -520,13 +521,14 @@ class CapitalMarket:
         wealth = self.investor_wealth_usd_b()
         weights = self.price_usd_b / self.price_usd_b.sum()
         tilt = investors.desired_tilt(self.expected_returns)
-        desired_value = p.equity_allocation_base * np.maximum(wealth, 0.0)[:, None] * weights * tilt
-        held_value = self.investor_shares * self.price_usd_b
-        ratio = desired_value.sum(axis=0) / np.maximum(held_value.sum(axis=0), 1e-9)
+        desired_value = (p.equity_allocation_base * np.maximum(wealth, 0.0)
+                         * weights[:, None] * tilt)  # row f: what each investor wants in firm f
+        held_value = self.investor_shares * self.price_usd_b[:, None]
+        ratio = desired_value.sum(axis=1) / np.maximum(held_value.sum(axis=1), 1e-9)
         new_price = self.price_usd_b * np.exp(np.minimum(np.maximum(p.market_maker_speed * np.log(
             np.maximum(ratio, 1e-9)), -MAX_LOG_PRICE_CHANGE), MAX_LOG_PRICE_CHANGE))
         self._set_prices(new_price)
-        self._reallocate_shares(desired_value / new_price[None, :], new_price)
+        self._reallocate_shares(desired_value / new_price[:, None], new_price)
         self.price_history.append(self.price_usd_b.copy())
         # Strategy switching on realised returns, and the sentiment they imply.
         realised = self.price_usd_b / old_price - 1.0
@@ -546,10 +548,10 @@ class CapitalMarket:
         investors = self.model.investors
         ledger = self.model.ledger
         held = self.investor_shares
-        total = held.sum(axis=0)
-        target = target_shares * (total / np.maximum(target_shares.sum(axis=0), 1e-12))
+        total = held.sum(axis=1)
+        target = target_shares * (total / np.maximum(target_shares.sum(axis=1), 1e-12))[:, None]
         wanted = p.trade_fraction * (target - held)
-        # Buys and sells as one (2, investors, firms) array, so that each sum and scaling
+        # Buys and sells as one (2, firms, investors) array, so that each sum and scaling
         # below is one call for both sides: the same numbers as on each side's own array
         # (a row or column of either side is reduced in the same order).
         sides = np.empty((2, *wanted.shape))
@@ -557,16 +559,16 @@ class CapitalMarket:
         sells = sides[1]
         np.maximum(wanted, 0.0, out=buys)  # np.maximum/np.minimum: np.clip's result, faster
         np.maximum(-wanted, 0.0, out=sells)
-        cost, proceeds = sides @ price  # each side's value per investor
+        cost, proceeds = price @ sides  # each side's value per investor
         cash = np.maximum(investors.cash_usd_b(), 0.0)
         affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
-        buys *= affordable[:, None]
+        buys *= affordable
         # Match volumes per firm: the larger side is scaled to the smaller one.
-        bought_and_sold = sides.sum(axis=1)
+        bought_and_sold = sides.sum(axis=2)
         volume = np.minimum(bought_and_sold[0], bought_and_sold[1])
-        sides *= (volume / np.maximum(bought_and_sold, 1e-12))[:, None, :]
+        sides *= (volume / np.maximum(bought_and_sold, 1e-12))[:, :, None]
         trade = buys - sells
-        net_paid = trade @ price  # what each investor pays for its trades, net
+        net_paid = price @ trade  # what each investor pays for its trades, net
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
                              np.maximum(net_paid, 0.0), "equity_trade")
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
