@@ -40,7 +40,7 @@ def balance_sheet_matrix(model) -> pd.DataFrame:
         sheet.loc["bonds", sector] -= owner.debt_usd_b
     sheet.loc["bonds", "investors"] = market.bond_face_investors.sum()
     sheet.loc["bonds", "rest_of_economy"] = market.bond_face_outside.sum()
-    investor_equity = float((market.investor_shares @ market.price_usd_b).sum())
+    investor_equity = float((market.price_usd_b @ market.investor_shares).sum())
     sheet.loc["listed_equity", "investors"] = investor_equity
     for firm, price in zip(market.firms, market.price_usd_b, strict=True):
         sector = ("chipmakers" if firm in model.chipmakers

@@ -645,8 +645,7 @@ class BubbleModel(Model):
     def _capital_markets(self) -> None:
         p = self.params
         market = self.capital_market
-        for owner in self.gpu_owners:
-            owner.pay_interest_and_principal()
+        market.service_debts()
         market.pay_out()
         market.mark_labs()
         market.price_equities(self.capability_news_logit())

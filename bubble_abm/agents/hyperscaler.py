@@ -294,14 +294,16 @@ class Hyperscaler(Agent):
         self.model.capital_market.issue_bonds(self, min(shortfall * 1.2, room))
         return self.spendable_cash_usd_b()
 
-    def pay_interest_and_principal(self) -> None:
-        """Coupon (risk-free plus own spread) and amortisation to bondholders."""
-        p = self.model.params
+    def debt_service_due_usd_b(self) -> tuple[float, float]:
+        """This quarter's coupon (risk-free plus own spread, also kept as ``interest_usd_b``)
+        and amortisation; the capital market collects them (:meth:`CapitalMarket.service_debts`)."""
         rate = self.model.risk_free_rate + self.credit_spread
         self.interest_usd_b = self.debt_usd_b * rate / 4.0
-        principal = self.debt_usd_b * DEBT_AMORTISATION_PER_QUARTER
-        self.raise_funds(self.interest_usd_b + principal, for_debt_service=True)
-        self.model.capital_market.service_debt(self, self.interest_usd_b, principal)
+        return self.interest_usd_b, self.debt_usd_b * DEBT_AMORTISATION_PER_QUARTER
+
+    def update_credit_spread(self) -> None:
+        """The spread lenders ask after debt service: leverage, sentiment and any shock."""
+        p = self.model.params
         self.credit_spread = (p.base_credit_spread + p.spread_per_leverage * self.leverage()
                               + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment)
                               + self.model.spread_shock_now)

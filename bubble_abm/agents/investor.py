@@ -103,11 +103,11 @@ class InvestorPopulation:
         return np.bincount(self.strategy, minlength=3) / max(self.n, 1)
 
     def desired_tilt(self, expected_returns: np.ndarray) -> np.ndarray:
-        """Per-investor multiplier on base weights, shape (n, n_assets), from own strategy."""
+        """Per-investor multiplier on base weights, shape (n_assets, n), from own strategy."""
         p = self.model.params
-        # Each strategy's row first, then one row per investor: the same numbers, fewer ops.
-        tilt = (1.0 + p.allocation_return_sensitivity * expected_returns)[self.strategy]
-        return np.minimum(np.maximum(tilt * self.risk_appetite[:, None], 0.0), MAX_TILT)
+        # Each strategy's column first, then one column per investor (same numbers, fewer ops).
+        tilt = (1.0 + p.allocation_return_sensitivity * expected_returns.T)[:, self.strategy]
+        return np.minimum(np.maximum(tilt * self.risk_appetite, 0.0), MAX_TILT)
 
     def review_strategies(self, realised_returns: np.ndarray, last_expected: np.ndarray) -> None:
         """Score each strategy by the return of the tilt it advised last quarter; switch by logit.
@@ -118,7 +118,7 @@ class InvestorPopulation:
         tilts = np.minimum(np.maximum(1.0 + p.allocation_return_sensitivity * last_expected, 0.0),
                            MAX_TILT)
         weights = tilts / np.maximum(tilts.sum(axis=1, keepdims=True), 1e-12)
-        self.performance = 0.5 * self.performance + (weights * realised_returns).sum(axis=1)
+        self.performance = 0.5 * self.performance + weights @ realised_returns
         shares = logit_strategy_shares(4.0 * self.performance, p.intensity_of_choice)
         rng = self.model.rng
         reviewing = rng.random(self.n) < p.strategy_review_probability

@@ -39,6 +39,7 @@ class CapitalMarket:
         self.firm_kinds = [self._kind(firm) for firm in self.firms]  # fixed for the whole run
         self._firm_is_chipmaker = [kind == "chipmaker" for kind in self.firm_kinds]
         self._lab_accounts = np.array([lab.account for lab in model.labs])
+        self._owner_accounts = np.array([owner.account for owner in model.gpu_owners])
         # Labs each GPU owner partners with (partners are set when the labs are created).
         self._partner_labs = [[i for i, lab in enumerate(model.labs)
                                if lab.partner_id == owner.unique_id]
@@ -57,23 +58,32 @@ class CapitalMarket:
         # Investors hold their base equity allocation at market weights; the rest is held outside.
         wealth = model.params.investor_wealth_usd_b * investors.wealth_weight
         cap_weights = self.price_usd_b / self.price_usd_b.sum()
-        equity_value = model.params.equity_allocation_base * wealth[:, None] * cap_weights
-        self.investor_shares = equity_value / self.price_usd_b
-        scale = min(1.0, 0.9 / max(self.investor_shares.sum(axis=0).max(), 1e-12))
+        # Row f: each investor's share of firm f (a firm's holders are a contiguous row: the
+        # market maker and the trades work firm by firm over all investors).
+        equity_value = (model.params.equity_allocation_base * wealth) * cap_weights[:, None]
+        self.investor_shares = equity_value / self.price_usd_b[:, None]
+        scale = min(1.0, 0.9 / max(self.investor_shares.sum(axis=1).max(), 1e-12))
         self.investor_shares *= scale
-        cost = (self.investor_shares * self.price_usd_b).sum(axis=1)
+        cost = self.price_usd_b @ self.investor_shares
         model.ledger.transfer_many(investors.account, model.ledger.rest_of_economy, cost,
                                    "equity_trade")
-        self.outside_shares = 1.0 - self.investor_shares.sum(axis=0)
-        # investor_shares @ price_usd_b, dropped whenever either changes: see _investor_equity.
+        self.outside_shares = 1.0 - self.investor_shares.sum(axis=1)
+        # price_usd_b @ investor_shares, dropped whenever either changes: see _investor_equity.
         self._investor_equity_usd_b: np.ndarray | None = None
         n_owners = len(model.gpu_owners)
-        self.bond_face_investors = np.zeros((investors.n, n_owners))
+        # Row j: each investor's face value of owner j's bonds (an owner's bondholders are a
+        # contiguous row: issues, coupons and defaults work on one owner at a time).
+        self.bond_face_investors = np.zeros((n_owners, investors.n))
         self.bond_face_outside = np.zeros(n_owners)
-        # Row sums of bond_face_investors, dropped whenever it changes: see _investor_bonds.
+        # Column sums of bond_face_investors, dropped whenever it changes: see _investor_bonds.
         self._investor_bonds_usd_b: np.ndarray | None = None
-        self.lab_fraction_investors = np.zeros((investors.n, model.n_labs))
-        self.lab_fraction_strategic: list[dict[int, float]] = [{} for _ in range(model.n_labs)]
+        # Every holder's fraction of each lab: investors' rows, then the firms' (strategic
+        # stakes and vendor financing; row f: self.firms[f]), so that a round dilutes them all
+        # in one step. The two parts are views.
+        self._lab_fractions = np.zeros((investors.n + n_firms, model.n_labs))
+        self.lab_fraction_investors = self._lab_fractions[:investors.n]
+        self.lab_fraction_strategic = self._lab_fractions[investors.n:]
+        self._firm_index = {firm.unique_id: f for f, firm in enumerate(self.firms)}
         self.lab_valuation_usd_b = np.zeros(model.n_labs)
         self.lab_fundamental_usd_b = np.zeros(model.n_labs)
         self.lab_mark_history: list[float] = []
@@ -109,12 +119,12 @@ class CapitalMarket:
                                p.valuation_horizon_years)
 
     def _investor_bonds(self) -> np.ndarray:
-        """Each investor's bonds, ``bond_face_investors.sum(axis=1)`` (read-only): kept until
+        """Each investor's bonds, ``bond_face_investors.sum(axis=0)`` (read-only): kept until
         the bonds next change (every change here drops it), as several payments a quarter
         read it in between."""
         bonds = self._investor_bonds_usd_b
         if bonds is None:
-            bonds = self.bond_face_investors.sum(axis=1)
+            bonds = self.bond_face_investors.sum(axis=0)
             bonds.flags.writeable = False
             self._investor_bonds_usd_b = bonds
         return bonds
@@ -131,21 +141,22 @@ class CapitalMarket:
         return cash_usd_b + self._investor_equity() + bonds_usd_b + lab_stakes_usd_b
 
     def _investor_equity(self) -> np.ndarray:
-        """Each investor's listed equity, ``investor_shares @ price_usd_b`` (read-only): kept
+        """Each investor's listed equity, ``price_usd_b @ investor_shares`` (read-only): kept
         until the shares or prices next change (every change here drops it), as bond issues
         and the funding rounds read it in between."""
         equity = self._investor_equity_usd_b
         if equity is None:
-            equity = self.investor_shares @ self.price_usd_b
+            equity = self.price_usd_b @ self.investor_shares
             equity.flags.writeable = False
             self._investor_equity_usd_b = equity
         return equity
 
     def stake_value_usd_b(self, holder) -> float:
         """Value of a strategic holder's stakes in labs (at the labs' current marks)."""
-        return float(sum(stakes.get(holder.unique_id, 0.0) * value
-                         for stakes, value in zip(self.lab_fraction_strategic,
-                                                  self.lab_valuation_usd_b, strict=True)))
+        f = self._firm_index.get(holder.unique_id)
+        if f is None:  # only firms hold stakes
+            return 0.0
+        return float(self.lab_fraction_strategic[f] @ self.lab_valuation_usd_b)
 
     def listed_value_usd_b(self, kinds: tuple[str, ...]) -> float:
         return float(sum(price for kind, price in zip(self.firm_kinds, self.price_usd_b,
@@ -199,25 +210,20 @@ class CapitalMarket:
         news (the private-market side of DESIGN §4's investors)."""
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
-        history = self.lab_mark_history[-3:]
-        trend = (float(np.mean(np.diff(np.log(np.maximum(history, 1e-9)))))
-                 if len(history) >= 2 else 0.0)
+        trend = 0.0
+        if len(self.lab_mark_history) >= 2:
+            log_marks = np.log(np.maximum(self.lab_mark_history[-3:], 1e-9))
+            # np.mean(np.diff(log_marks)): the same numbers without the two wrappers
+            trend = float(np.add.reduce(log_marks[1:] - log_marks[:-1]) / (log_marks.size - 1))
         return strategy_expected_returns(np.array([gap]), np.array([trend]),
                                          self.model.capability_news_logit(), np.ones(1))
 
     def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
-        change = new_value - self.lab_valuation_usd_b
+        revaluation = self._lab_fractions @ (new_value - self.lab_valuation_usd_b)
+        n_investors = self.lab_fraction_investors.shape[0]
         ledger = self.model.ledger
-        ledger.revalue(self.model.investors.account, self.lab_fraction_investors @ change)
-        agent_by_id = self.model.agent_by_id
-        accounts = []
-        amounts = []
-        for lab_change, stakes in zip(change.tolist(), self.lab_fraction_strategic, strict=True):
-            for holder_id, fraction in stakes.items():
-                accounts.append(agent_by_id[holder_id].account)
-                amounts.append(fraction * lab_change)
-        if accounts:  # one call; repeated holders are revalued one stake after another
-            ledger.revalue(np.array(accounts), np.array(amounts))
+        ledger.revalue(self.model.investors.account, revaluation[:n_investors])
+        ledger.revalue(self.firm_accounts, revaluation[n_investors:])
 
     def fund_labs(self) -> None:
         """Labs short of runway raise: strategic partners first, then investor rounds."""
@@ -242,7 +248,7 @@ class CapitalMarket:
         cash = investors.cash_usd_b()
         held = self.lab_fraction_investors @ self.lab_valuation_usd_b
         wealth = self._investor_wealth_usd_b(cash, self._investor_bonds(), held)
-        private_tilt = investors.desired_tilt(self._lab_expected_returns())[:, 0]
+        private_tilt = investors.desired_tilt(self._lab_expected_returns())[0]
         desired = p.private_allocation_base * wealth * private_tilt
         appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
@@ -250,11 +256,12 @@ class CapitalMarket:
         if total_appetite <= 0.0 or total_need <= 0.0:
             return
         fill = min(1.0, total_appetite / total_need)
+        appetite_shares = appetite / total_appetite
         for i, lab_need in enumerate(need):
             if lab_need <= 0.0:
                 continue
             amount = lab_need * fill
-            contributions = appetite / total_appetite * amount
+            contributions = appetite_shares * amount
             post_money = self._price_round(i, amount)
             ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
@@ -298,8 +305,8 @@ class CapitalMarket:
         lab = self.model.labs[lab_index]
         post_money = self._price_round(lab_index, amount)
         self.model.ledger.transfer(holder.account, lab.account, amount, flow)
-        stakes = self.lab_fraction_strategic[lab_index]
-        stakes[holder.unique_id] = stakes.get(holder.unique_id, 0.0) + amount / post_money
+        self.lab_fraction_strategic[self._firm_index[holder.unique_id], lab_index] += (
+            amount / post_money)
         self.lab_valuation_usd_b[lab_index] = post_money
         lab.raised_usd_b += amount
         self.strategic_raised_usd_b += amount
@@ -318,10 +325,7 @@ class CapitalMarket:
             self._revalue_lab_stakes(new_marks)
         post_money = pre_money + amount
         factor = pre_money / post_money
-        self.lab_fraction_investors[:, lab_index] *= factor
-        stakes = self.lab_fraction_strategic[lab_index]
-        for holder_id in stakes:
-            stakes[holder_id] *= factor
+        self._lab_fractions[:, lab_index] *= factor  # investors' and firms' stakes
         return post_money
 
     def lab_failed(self, lab_index: int) -> None:
@@ -354,7 +358,7 @@ class CapitalMarket:
         if from_investors > 0.0:
             contributions = appetite / total_appetite * from_investors
             ledger.transfer_many(investors.account, owner.account, contributions, "bond_issue")
-            self.bond_face_investors[:, j] += contributions
+            self.bond_face_investors[j] += contributions
             self._investor_bonds_usd_b = None
         from_outside = amount_usd_b - from_investors
         ledger.transfer(ledger.rest_of_economy, owner.account, from_outside, "bond_issue")
@@ -363,47 +367,84 @@ class CapitalMarket:
         self.bonds_issued_usd_b += amount_usd_b
         return amount_usd_b
 
-    def service_debt(self, owner, interest_usd_b: float, principal_usd_b: float) -> None:
-        """Pay coupons and amortisation pro rata to bondholders; default if cash falls short."""
+    def service_debts(self) -> None:
+        """Every GPU owner, in turn, pays its coupon and amortisation pro rata to its
+        bondholders: it first issues bonds for any shortfall of cash (debt service may use the
+        whole balance) and defaults if its cash still falls short; then every owner's credit
+        spread is repriced.
+
+        The payments go to the ledger together (:meth:`_pay_bondholders`): an owner's payment
+        changes no other owner's cash or bonds. Only a bond issue reads investors' cash and
+        bonds, so the payments of the owners before an owner that is short are posted first."""
+        owners = self.model.gpu_owners
+        face_totals = (self.bond_face_investors.sum(axis=1) + self.bond_face_outside).tolist()
+        # What each owner pays, not yet posted (zero: nothing, e.g. no bonds or in default).
+        interest = [0.0] * len(owners)
+        principal = [0.0] * len(owners)
+        for j, owner in enumerate(owners):
+            owner_interest, owner_principal = owner.debt_service_due_usd_b()
+            due = owner_interest + owner_principal
+            if owner.cash_usd_b < due:  # short (raise_funds issues no bonds otherwise)
+                if j:
+                    self._pay_bondholders(interest, principal)
+                    interest = [0.0] * len(owners)
+                    principal = [0.0] * len(owners)
+                if owner.raise_funds(due, for_debt_service=True) > 0.0:
+                    face_totals[j] = (self.bond_face_investors[j].sum()
+                                      + self.bond_face_outside.item(j))
+            if face_totals[j] <= 1e-12:
+                continue
+            if owner.cash_usd_b < due:
+                self.default(owner)
+                continue
+            interest[j] = owner_interest
+            principal[j] = owner_principal
+        self._pay_bondholders(interest, principal)
+        for owner in owners:
+            owner.update_credit_spread()
+
+    def _pay_bondholders(self, interest_usd_b: list[float], principal_usd_b: list[float]
+                         ) -> None:
+        """Each GPU owner pays coupons and amortisation (zero for owners that pay nothing) pro
+        rata to its bondholders: investors (all owners' coupons in one ledger call, their
+        redemptions in another) and the wider market. Zero payments change no number."""
         model = self.model
         ledger = model.ledger
-        j = self._owner_index(owner)
-        face = self.bond_face_investors[:, j]
-        outside_face = self.bond_face_outside.item(j)
-        total_face = face.sum() + outside_face
-        if total_face <= 1e-12:
-            return
-        due = interest_usd_b + principal_usd_b
-        if owner.cash_usd_b < due:
-            self.default(owner)
-            return
-        investor_share = face / total_face
-        outside_share = outside_face / total_face
-        investor_principal = investor_share * principal_usd_b
-        outside_principal = outside_share * principal_usd_b
-        ledger.transfer_many(owner.account, model.investors.account,
-                             investor_share * interest_usd_b, "interest")
-        ledger.transfer(owner.account, ledger.rest_of_economy, outside_share * interest_usd_b,
-                        "interest")
-        ledger.transfer_many(owner.account, model.investors.account, investor_principal,
-                             "bond_redemption")
-        ledger.transfer(owner.account, ledger.rest_of_economy, outside_principal,
-                        "bond_redemption")
-        face -= investor_principal  # a view: the owner's column of investors' bonds
+        faces = self.bond_face_investors
+        outside_faces = self.bond_face_outside
+        # Every owner that pays has more than 1e-12 of bonds; the floor only keeps the shares
+        # of owners without bonds (who pay nothing) finite.
+        face_totals = np.maximum(faces.sum(axis=1) + outside_faces, 1e-12)
+        interest = np.array(interest_usd_b)
+        principal = np.array(principal_usd_b)
+        investor_shares = faces / face_totals[:, None]  # row j: owner j's bondholders' shares
+        investor_principal = investor_shares * principal[:, None]
+        ledger.transfer_rows_to_block(self._owner_accounts, model.investors.account,
+                                      investor_shares * interest[:, None], "interest")
+        ledger.transfer_rows_to_block(self._owner_accounts, model.investors.account,
+                                      investor_principal, "bond_redemption")
+        outside_shares = outside_faces / face_totals
+        outside_principal = outside_shares * principal
+        for owner, coupon, redeemed, owner_principal in zip(
+                model.gpu_owners, (outside_shares * interest).tolist(),
+                outside_principal.tolist(), principal_usd_b, strict=True):
+            ledger.transfer(owner.account, ledger.rest_of_economy, coupon, "interest")
+            ledger.transfer(owner.account, ledger.rest_of_economy, redeemed, "bond_redemption")
+            owner.debt_usd_b -= owner_principal
+        faces -= investor_principal
         self._investor_bonds_usd_b = None
-        self.bond_face_outside[j] -= outside_principal
-        owner.debt_usd_b -= principal_usd_b
+        outside_faces -= outside_principal
 
     def default(self, owner) -> None:
         """Write bonds down to the recovery rate; equity loses most of its value (§5)."""
         model = self.model
         j = self._owner_index(owner)
         loss_share = 1.0 - model.params.bond_recovery_rate
-        investor_loss = self.bond_face_investors[:, j] * loss_share
+        investor_loss = self.bond_face_investors[j] * loss_share
         model.ledger.revalue(model.investors.account, -investor_loss)
         forgiven = owner.debt_usd_b * loss_share
         model.ledger.revalue(owner.account, forgiven)
-        self.bond_face_investors[:, j] -= investor_loss
+        self.bond_face_investors[j] -= investor_loss
         self._investor_bonds_usd_b = None
         self.bond_face_outside[j] *= 1.0 - loss_share
         owner.debt_usd_b -= forgiven
@@ -417,7 +458,7 @@ class CapitalMarket:
     def _set_price(self, firm_index: int, new_price: float) -> None:
         change = new_price - self.price_usd_b[firm_index]
         self.model.ledger.revalue(self.model.investors.account,
-                                  self.investor_shares[:, firm_index] * change)
+                                  self.investor_shares[firm_index] * change)
         self.price_usd_b[firm_index] = new_price
         self._investor_equity_usd_b = None
 
@@ -425,7 +466,7 @@ class CapitalMarket:
         """Every firm's :meth:`_set_price` in firm order, in one ledger call."""
         change = new_price - self.price_usd_b
         self.model.ledger.revalue_block_in_turn(self.model.investors.account,
-                                                self.investor_shares * change)
+                                                (self.investor_shares * change[:, None]).T)
         self.price_usd_b[:] = new_price
         self._investor_equity_usd_b = None
 
@@ -443,9 +484,8 @@ class CapitalMarket:
             return
         paid = amounts[paying]
         self.payouts_usd_b = float(np.add.accumulate(paid)[-1])  # summed in order
-        # Row i: paying firm i's payout to each investor (the products of the investors'
-        # shares and the payout, as a contiguous array).
-        investor_parts = self.investor_shares.T[paying] * paid[:, None]
+        # Row i: paying firm i's payout to each investor.
+        investor_parts = self.investor_shares[paying] * paid[:, None]
         ledger.transfer_rows_to_block(self.firm_accounts[paying], self.model.investors.account,
                                       investor_parts, "shareholder_payout")
         outside_parts = np.maximum(paid - investor_parts.sum(axis=1), 0.0)
@@ -481,19 +521,20 @@ class CapitalMarket:
         wealth = self.investor_wealth_usd_b()
         weights = self.price_usd_b / self.price_usd_b.sum()
         tilt = investors.desired_tilt(self.expected_returns)
-        desired_value = p.equity_allocation_base * np.maximum(wealth, 0.0)[:, None] * weights * tilt
-        held_value = self.investor_shares * self.price_usd_b
-        ratio = desired_value.sum(axis=0) / np.maximum(held_value.sum(axis=0), 1e-9)
+        desired_value = (p.equity_allocation_base * np.maximum(wealth, 0.0)
+                         * weights[:, None] * tilt)  # row f: what each investor wants in firm f
+        held_value = self.investor_shares * self.price_usd_b[:, None]
+        ratio = desired_value.sum(axis=1) / np.maximum(held_value.sum(axis=1), 1e-9)
         new_price = self.price_usd_b * np.exp(np.minimum(np.maximum(p.market_maker_speed * np.log(
             np.maximum(ratio, 1e-9)), -MAX_LOG_PRICE_CHANGE), MAX_LOG_PRICE_CHANGE))
         self._set_prices(new_price)
-        self._reallocate_shares(desired_value / new_price[None, :], new_price)
+        self._reallocate_shares(desired_value / new_price[:, None], new_price)
         self.price_history.append(self.price_usd_b.copy())
         # Strategy switching on realised returns, and the sentiment they imply.
         realised = self.price_usd_b / old_price - 1.0
         investors.review_strategies(realised, last_expected)
         self.strategy_shares = investors.strategy_shares()
-        mood = (self.expected_returns * self.exposure).sum(axis=1) / self._exposure_total
+        mood = self.expected_returns @ self.exposure / self._exposure_total
         low, high = SENTIMENT_BOUNDS
         self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
                                               * self.strategy_shares @ mood)), low), high)
@@ -507,10 +548,10 @@ class CapitalMarket:
         investors = self.model.investors
         ledger = self.model.ledger
         held = self.investor_shares
-        total = held.sum(axis=0)
-        target = target_shares * (total / np.maximum(target_shares.sum(axis=0), 1e-12))
+        total = held.sum(axis=1)
+        target = target_shares * (total / np.maximum(target_shares.sum(axis=1), 1e-12))[:, None]
         wanted = p.trade_fraction * (target - held)
-        # Buys and sells as one (2, investors, firms) array, so that each sum and scaling
+        # Buys and sells as one (2, firms, investors) array, so that each sum and scaling
         # below is one call for both sides: the same numbers as on each side's own array
         # (a row or column of either side is reduced in the same order).
         sides = np.empty((2, *wanted.shape))
@@ -518,16 +559,16 @@ class CapitalMarket:
         sells = sides[1]
         np.maximum(wanted, 0.0, out=buys)  # np.maximum/np.minimum: np.clip's result, faster
         np.maximum(-wanted, 0.0, out=sells)
-        cost, proceeds = (sides * price).sum(axis=2)
+        cost, proceeds = price @ sides  # each side's value per investor
         cash = np.maximum(investors.cash_usd_b(), 0.0)
         affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
-        buys *= affordable[:, None]
+        buys *= affordable
         # Match volumes per firm: the larger side is scaled to the smaller one.
-        bought_and_sold = sides.sum(axis=1)
+        bought_and_sold = sides.sum(axis=2)
         volume = np.minimum(bought_and_sold[0], bought_and_sold[1])
-        sides *= (volume / np.maximum(bought_and_sold, 1e-12))[:, None, :]
+        sides *= (volume / np.maximum(bought_and_sold, 1e-12))[:, :, None]
         trade = buys - sells
-        net_paid = (trade * price).sum(axis=1)  # what each investor pays for its trades, net
+        net_paid = price @ trade  # what each investor pays for its trades, net
         ledger.transfer_many(investors.account, ledger.rest_of_economy,
                              np.maximum(net_paid, 0.0), "equity_trade")
         ledger.transfer_many(ledger.rest_of_economy, investors.account,
