@@ -31,28 +31,29 @@ def dcf_value_usd_b(
     if growth.shape != cash.shape:
         growth = np.broadcast_to(growth, cash.shape)
     years = int(max(1, round(horizon_years)))
-    k, discount, last_discount = _years_and_discount_factors(years, discount_rate_per_year)
-    # The ufuncs behind np.cumprod and .sum(axis=1), called directly: the same numbers.
-    path_growth = growth[:, None] + (TERMINAL_GROWTH_PER_YEAR - growth)[:, None] * k / years
-    levels = cash[:, None] * np.multiply.accumulate(1.0 + path_growth, axis=1)
-    explicit = np.add.reduce(levels * discount, axis=1)
-    spread = max(discount_rate_per_year - TERMINAL_GROWTH_PER_YEAR, 0.01)
-    terminal = levels[:, -1] * (1.0 + TERMINAL_GROWTH_PER_YEAR) / spread * last_discount
-    return explicit + terminal
+    fade, weights = _fade_and_weights(years, discount_rate_per_year)
+    # 1 + g_k for every firm (row) and year k (column); the path's levels per unit of cash.
+    one_plus_growth = np.multiply.outer(TERMINAL_GROWTH_PER_YEAR - growth, fade) + (
+        1.0 + growth)[:, None]
+    return cash * (np.multiply.accumulate(one_plus_growth, axis=1) @ weights)
 
 
 @functools.lru_cache(maxsize=32)
-def _years_and_discount_factors(years: int, discount_rate_per_year: float
-                                ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Years ``k = 1..years`` (as floats: exact) and ``(1 + r)**-k``, shape (1, years),
-    read-only (the same few rates are used every quarter), and the last discount factor as a
-    float."""
-    k = np.arange(1, years + 1)[None, :]
+def _fade_and_weights(years: int, discount_rate_per_year: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``k / years`` for k = 1..years, and each year's weight in the value of a unit cash
+    flow path: the discount factor ``(1 + r)**-k``, plus, in the last year, the Gordon terminal
+    value's ``(1 + g_T) / (r - g_T) * (1 + r)**-years`` (the spread at least 1%). Read-only:
+    the same few rates are used every quarter."""
+    k = np.arange(1, years + 1)
     discount = (1.0 + discount_rate_per_year) ** -k
-    k = k.astype(float)  # float * int casts the int to float anyway; this skips the cast
-    k.flags.writeable = False
-    discount.flags.writeable = False
-    return k, discount, discount.item(-1)
+    spread = max(discount_rate_per_year - TERMINAL_GROWTH_PER_YEAR, 0.01)
+    weights = discount.copy()
+    weights[-1] += (1.0 + TERMINAL_GROWTH_PER_YEAR) / spread * discount[-1]
+    fade = k / years
+    fade.flags.writeable = False
+    weights.flags.writeable = False
+    return fade, weights
 
 
 def adaptive_update(expected: np.ndarray | float, observed: np.ndarray | float, weight: float):
