@@ -255,7 +255,7 @@ class CapitalMarket:
         total_need = np.add.reduce(need)
         if total_appetite <= 0.0 or total_need <= 0.0:
             return
-        fill = min(1.0, total_appetite / total_need)
+        fill = min(1.0, float(total_appetite / total_need))  # amounts in Python floats
         appetite_shares = appetite / total_appetite
         for i, lab_need in enumerate(need):
             if lab_need <= 0.0:
@@ -288,7 +288,8 @@ class CapitalMarket:
                 need[i] -= amount
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
-            total_need = np.add.reduce(need)
+            total_need = float(np.add.reduce(need))  # amounts in Python floats (the same IEEE
+            # arithmetic as numpy scalars, less overhead)
             if budget <= 0.0 or total_need <= 0.0:
                 continue
             for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
@@ -305,8 +306,9 @@ class CapitalMarket:
         lab = self.model.labs[lab_index]
         post_money = self._price_round(lab_index, amount)
         self.model.ledger.transfer(holder.account, lab.account, amount, flow)
-        self.lab_fraction_strategic[self._firm_index[holder.unique_id], lab_index] += (
-            amount / post_money)
+        fractions = self.lab_fraction_strategic
+        row = self._firm_index[holder.unique_id]
+        fractions[row, lab_index] = fractions.item(row, lab_index) + amount / post_money
         self.lab_valuation_usd_b[lab_index] = post_money
         lab.raised_usd_b += amount
         self.strategic_raised_usd_b += amount
@@ -316,8 +318,9 @@ class CapitalMarket:
         """Set a round's pre-money (the current mark, at least the new money) and dilute
         existing holders so that their stakes keep the pre-money value; returns post-money.
 
-        If the pre-money is above the last mark, holders' stakes are revalued up to it."""
-        mark = self.lab_valuation_usd_b[lab_index]
+        If the pre-money is above the last mark, holders' stakes are revalued up to it.
+        Python floats: the same arithmetic as numpy scalars, with less overhead."""
+        mark = self.lab_valuation_usd_b.item(lab_index)
         pre_money = max(mark, amount)
         if pre_money > mark:
             new_marks = self.lab_valuation_usd_b.copy()
