@@ -521,17 +521,21 @@ class CapitalMarket:
                                                           self.exposure)
         # Desired holdings; prices move toward clearing the fixed float (Walras, partially).
         old_price = self.price_usd_b.copy()
-        wealth = self.investor_wealth_usd_b()
-        weights = self.price_usd_b / self.price_usd_b.sum()
-        tilt = investors.desired_tilt(self.expected_returns)
-        desired_value = (p.equity_allocation_base * np.maximum(wealth, 0.0)
-                         * weights[:, None] * tilt)  # row f: what each investor wants in firm f
-        held_value = self.investor_shares * self.price_usd_b[:, None]
-        ratio = desired_value.sum(axis=1) / np.maximum(held_value.sum(axis=1), 1e-9)
+        # Row f: each investor's wealth tilted toward firm f. What investor i wants in firm f
+        # is equity_allocation_base × firm f's market weight × tilted_wealth[f, i].
+        tilted_wealth = investors.desired_tilt(self.expected_returns) * np.maximum(
+            self.investor_wealth_usd_b(), 0.0)
+        tilted_total = np.add.reduce(tilted_wealth, axis=1)
+        held_shares = np.add.reduce(self.investor_shares, axis=1)  # investors' float
+        desired = p.equity_allocation_base * tilted_total * (self.price_usd_b
+                                                             / self.price_usd_b.sum())
+        ratio = desired / np.maximum(self.price_usd_b * held_shares, 1e-9)
         new_price = self.price_usd_b * np.exp(np.minimum(np.maximum(p.market_maker_speed * np.log(
             np.maximum(ratio, 1e-9)), -MAX_LOG_PRICE_CHANGE), MAX_LOG_PRICE_CHANGE))
         self._set_prices(new_price)
-        self._reallocate_shares(desired_value / new_price[:, None], new_price)
+        # Targets: each firm's float held by investors, split in proportion to what they want.
+        target = tilted_wealth * (held_shares / np.maximum(tilted_total, 1e-12))[:, None]
+        self._reallocate_shares(target, new_price)
         self.price_history.append(self.price_usd_b.copy())
         # Strategy switching on realised returns, and the sentiment they imply.
         realised = self.price_usd_b / old_price - 1.0
@@ -542,17 +546,15 @@ class CapitalMarket:
         self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
                                               * self.strategy_shares @ mood)), low), high)
 
-    def _reallocate_shares(self, target_shares: np.ndarray, price: np.ndarray) -> None:
-        """Investors trade among themselves toward their targets; the float held by investors
-        is fixed (outside holders are passive), so Σ trades = 0 for every firm. Buyers pay
-        within their cash; cash settles through a clearing account (rest of the economy),
-        whose net is zero."""
+    def _reallocate_shares(self, target: np.ndarray, price: np.ndarray) -> None:
+        """Investors trade among themselves toward their target shares (row f: firm f's, as
+        many as investors hold now); the float held by investors is fixed (outside holders
+        are passive), so Σ trades = 0 for every firm. Buyers pay within their cash; cash
+        settles through a clearing account (rest of the economy), whose net is zero."""
         p = self.model.params
         investors = self.model.investors
         ledger = self.model.ledger
         held = self.investor_shares
-        total = held.sum(axis=1)
-        target = target_shares * (total / np.maximum(target_shares.sum(axis=1), 1e-12))[:, None]
         wanted = p.trade_fraction * (target - held)
         # Buys and sells as one (2, firms, investors) array, so that each sum and scaling
         # below is one call for both sides: the same numbers as on each side's own array
