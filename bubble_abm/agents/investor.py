@@ -117,8 +117,9 @@ class InvestorPopulation:
         p = self.model.params
         tilts = np.minimum(np.maximum(1.0 + p.allocation_return_sensitivity * last_expected, 0.0),
                            MAX_TILT)
-        weights = tilts / np.maximum(tilts.sum(axis=1, keepdims=True), 1e-12)
-        self.performance = 0.5 * self.performance + weights @ realised_returns
+        # Each strategy's portfolio return: Σ_f tilt_hf r_f / Σ_f tilt_hf.
+        self.performance = 0.5 * self.performance + (tilts @ realised_returns) / np.maximum(
+            np.add.reduce(tilts, axis=1), 1e-12)
         shares = logit_strategy_shares(4.0 * self.performance, p.intensity_of_choice)
         rng = self.model.rng
         reviewing = rng.random(self.n) < p.strategy_review_probability

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bubble_abm.agents.investor import STRATEGY_NAMES, strategy_expected_returns
@@ -466,10 +468,10 @@ class CapitalMarket:
         self._investor_equity_usd_b = None
 
     def _set_prices(self, new_price: np.ndarray) -> None:
-        """Every firm's :meth:`_set_price` in firm order, in one ledger call."""
+        """Every firm's :meth:`_set_price`: investors' holdings revalued in one ledger call
+        (each investor by its total over the firms)."""
         change = new_price - self.price_usd_b
-        self.model.ledger.revalue_block_in_turn(self.model.investors.account,
-                                                (self.investor_shares * change[:, None]).T)
+        self.model.ledger.revalue(self.model.investors.account, change @ self.investor_shares)
         self.price_usd_b[:] = new_price
         self._investor_equity_usd_b = None
 
@@ -513,9 +515,9 @@ class CapitalMarket:
         self.earnings_usd_b = self.earnings_usd_b + EARNINGS_SMOOTHING * surprise
         value = self._fundamental_values()
         gap = value / self.price_usd_b - 1.0
-        log_prices = np.log(np.array(self.price_history[-3:]))
-        log_returns = log_prices[1:] - log_prices[:-1]  # np.diff(..., axis=0)
-        trend = np.add.reduce(log_returns, axis=0) / len(log_returns)  # .mean(axis=0)
+        # The mean log return of the last (up to) two quarters: the log returns telescope.
+        quarters = min(len(self.price_history), 3) - 1
+        trend = np.log(self.price_history[-1] / self.price_history[-1 - quarters]) / quarters
         last_expected = self.expected_returns
         self.expected_returns = strategy_expected_returns(gap, trend, capability_news_logit,
                                                           self.exposure)
@@ -543,8 +545,8 @@ class CapitalMarket:
         self.strategy_shares = investors.strategy_shares()
         mood = self.expected_returns @ self.exposure / self._exposure_total
         low, high = SENTIMENT_BOUNDS
-        self.sentiment = min(max(float(np.exp(SENTIMENT_PER_EXPECTED_RETURN
-                                              * self.strategy_shares @ mood)), low), high)
+        self.sentiment = min(max(math.exp(SENTIMENT_PER_EXPECTED_RETURN
+                                          * float(self.strategy_shares @ mood)), low), high)
 
     def _reallocate_shares(self, target: np.ndarray, price: np.ndarray) -> None:
         """Investors trade among themselves toward their target shares (row f: firm f's, as
@@ -566,7 +568,7 @@ class CapitalMarket:
         np.maximum(-wanted, 0.0, out=sells)
         cost, proceeds = price @ sides  # each side's value per investor
         cash = np.maximum(investors.cash_usd_b(), 0.0)
-        affordable = np.minimum(np.maximum((cash + proceeds) / np.maximum(cost, 1e-12), 0.0), 1.0)
+        affordable = np.minimum((cash + proceeds) / np.maximum(cost, 1e-12), 1.0)  # both >= 0
         buys *= affordable
         # Match volumes per firm: the larger side is scaled to the smaller one.
         bought_and_sold = sides.sum(axis=2)
