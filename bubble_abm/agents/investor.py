@@ -105,9 +105,11 @@ class InvestorPopulation:
     def desired_tilt(self, expected_returns: np.ndarray) -> np.ndarray:
         """Per-investor multiplier on base weights, shape (n_assets, n), from own strategy."""
         p = self.model.params
-        # Each strategy's column first, then one column per investor (same numbers, fewer ops).
-        tilt = (1.0 + p.allocation_return_sensitivity * expected_returns.T)[:, self.strategy]
-        return np.minimum(np.maximum(tilt * self.risk_appetite, 0.0), MAX_TILT)
+        # Each strategy's column first, floored at zero (risk appetites are positive: the same
+        # numbers as flooring the product), then one column per investor.
+        tilt = np.maximum(1.0 + p.allocation_return_sensitivity * expected_returns.T, 0.0)
+        tilt = tilt[:, self.strategy] * self.risk_appetite
+        return np.minimum(tilt, MAX_TILT, out=tilt)
 
     def review_strategies(self, realised_returns: np.ndarray, last_expected: np.ndarray) -> None:
         """Score each strategy by the return of the tilt it advised last quarter; switch by logit.

@@ -565,7 +565,7 @@ class CapitalMarket:
         buys = sides[0]  # views
         sells = sides[1]
         np.maximum(wanted, 0.0, out=buys)  # np.maximum/np.minimum: np.clip's result, faster
-        np.maximum(-wanted, 0.0, out=sells)
+        np.subtract(buys, wanted, out=sells)  # max(-wanted, 0), exactly
         cost, proceeds = price @ sides  # each side's value per investor
         cash = np.maximum(investors.cash_usd_b(), 0.0)
         affordable = np.minimum((cash + proceeds) / np.maximum(cost, 1e-12), 1.0)  # both >= 0
