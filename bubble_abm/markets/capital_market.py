@@ -244,6 +244,9 @@ class CapitalMarket:
         # A lab's need depends on its own state only, and stakes change only its cash.
         need = [labs[i].funding_need_usd_b() if i in sold else before
                 for i, before in enumerate(first_need)]
+        total_need = np.add.reduce(need)
+        if total_need <= 0.0:
+            return
         # 2. Investor rounds, capped by appetite (private allocation tilted by sentiment).
         investors = model.investors
         p = model.params
@@ -254,8 +257,7 @@ class CapitalMarket:
         desired = p.private_allocation_base * wealth * private_tilt
         appetite = np.maximum(np.minimum(desired - held, cash), 0.0)
         total_appetite = appetite.sum()
-        total_need = np.add.reduce(need)
-        if total_appetite <= 0.0 or total_need <= 0.0:
+        if total_appetite <= 0.0:
             return
         fill = min(1.0, float(total_appetite / total_need))  # amounts in Python floats
         appetite_shares = appetite / total_appetite
@@ -275,19 +277,33 @@ class CapitalMarket:
     def _sell_strategic_stakes(self, need: list[float]) -> set[int]:
         """Step 1 of :meth:`fund_labs`: each big-four partner buys stakes in its labs up to its
         budget, then chipmakers' vendor financing pro rata to the remaining needs (``need`` is
-        reduced in place). Returns the labs that sold a stake."""
+        reduced in place; a purchase under 1e-12 is not booked). Returns the labs that sold a
+        stake.
+
+        Purchases are paid as they are decided (a partner's cash limits its next one); the
+        amounts depend on needs, budgets and cash only, so each lab's rounds are priced
+        afterwards, together (:meth:`_book_strategic_rounds`)."""
         model = self.model
-        sold: set[int] = set()
+        ledger = model.ledger
+        labs = model.labs
+        rounds: list[list[tuple[int, float]]] = [[] for _ in labs]  # (buyer's row, amount)
+
+        def buy(holder, i: int, amount: float, flow: str) -> None:
+            if amount > 1e-12:
+                ledger.transfer(holder.account, labs[i].account, amount, flow)
+                rounds[i].append((self._firm_index[holder.unique_id], amount))
+                labs[i].raised_usd_b += amount
+                self.strategic_raised_usd_b += amount
+            need[i] -= amount
+
         for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
             partners = [i for i in partner_labs if need[i] > 0.0]
             if not partners:
                 continue
             budget = owner.strategic_budget_usd_b()
             for i in partners:
-                amount = min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0))
-                if self._sell_lab_stake(i, owner, amount, "strategic_stake"):
-                    sold.add(i)
-                need[i] -= amount
+                buy(owner, i, min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0)),
+                    "strategic_stake")
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
             total_need = float(np.add.reduce(need))  # amounts in Python floats (the same IEEE
@@ -295,26 +311,52 @@ class CapitalMarket:
             if budget <= 0.0 or total_need <= 0.0:
                 continue
             for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
-                amount = min(need[i], budget * need[i] / total_need)
-                if self._sell_lab_stake(i, chipmaker, amount, "vendor_financing"):
-                    sold.add(i)
-                need[i] -= amount
+                buy(chipmaker, i, min(need[i], budget * need[i] / total_need),
+                    "vendor_financing")
+        sold = set()
+        for i, lab_rounds in enumerate(rounds):
+            if lab_rounds:
+                self._book_strategic_rounds(i, lab_rounds)
+                sold.add(i)
         return sold
 
-    def _sell_lab_stake(self, lab_index: int, holder, amount: float, flow: str) -> bool:
-        """Sell ``holder`` a stake in a lab for ``amount``; False if too small to book."""
-        if amount <= 1e-12:
-            return False
-        lab = self.model.labs[lab_index]
-        post_money = self._price_round(lab_index, amount)
-        self.model.ledger.transfer(holder.account, lab.account, amount, flow)
+    def _book_strategic_rounds(self, lab_index: int, rounds: list[tuple[int, float]]) -> None:
+        """A lab's strategic rounds in turn (buyer's row of ``lab_fraction_strategic``,
+        amount), each priced as :meth:`_price_round` does. In Python floats: the stakes held
+        before are diluted by all rounds at once, and each new stake by the rounds after it
+        (the same dilution, multiplied in another order)."""
+        mark = self.lab_valuation_usd_b.item(lab_index)
+        dilution = 1.0
+        new_stakes: list[tuple[int, float]] = []  # (row, fraction after the rounds so far)
+        for row, amount in rounds:
+            pre_money = max(mark, amount)
+            if pre_money > mark:  # stakes are revalued up to it: book the rounds so far first
+                self._dilute(lab_index, dilution, new_stakes)
+                dilution, new_stakes = 1.0, []
+                self.lab_valuation_usd_b[lab_index] = mark
+                self._revalue_lab_to(lab_index, pre_money)
+            post_money = pre_money + amount
+            factor = pre_money / post_money
+            dilution *= factor
+            new_stakes = [(held_row, fraction * factor) for held_row, fraction in new_stakes]
+            new_stakes.append((row, amount / post_money))
+            mark = post_money
+        self._dilute(lab_index, dilution, new_stakes)
+        self.lab_valuation_usd_b[lab_index] = mark
+
+    def _dilute(self, lab_index: int, factor: float, new_stakes: list[tuple[int, float]]
+                ) -> None:
+        """Scale every holder's stake in a lab by ``factor``, then add new strategic stakes."""
+        self._lab_fractions[:, lab_index] *= factor
         fractions = self.lab_fraction_strategic
-        row = self._firm_index[holder.unique_id]
-        fractions[row, lab_index] = fractions.item(row, lab_index) + amount / post_money
-        self.lab_valuation_usd_b[lab_index] = post_money
-        lab.raised_usd_b += amount
-        self.strategic_raised_usd_b += amount
-        return True
+        for row, fraction in new_stakes:
+            fractions[row, lab_index] = fractions.item(row, lab_index) + fraction
+
+    def _revalue_lab_to(self, lab_index: int, value_usd_b: float) -> None:
+        """Revalue holders' stakes in one lab to a new value (its mark is the caller's)."""
+        new_marks = self.lab_valuation_usd_b.copy()
+        new_marks[lab_index] = value_usd_b
+        self._revalue_lab_stakes(new_marks)
 
     def _price_round(self, lab_index: int, amount: float) -> float:
         """Set a round's pre-money (the current mark, at least the new money) and dilute
@@ -325,9 +367,7 @@ class CapitalMarket:
         mark = self.lab_valuation_usd_b.item(lab_index)
         pre_money = max(mark, amount)
         if pre_money > mark:
-            new_marks = self.lab_valuation_usd_b.copy()
-            new_marks[lab_index] = pre_money
-            self._revalue_lab_stakes(new_marks)
+            self._revalue_lab_to(lab_index, pre_money)
         post_money = pre_money + amount
         factor = pre_money / post_money
         self._lab_fractions[:, lab_index] *= factor  # investors' and firms' stakes
