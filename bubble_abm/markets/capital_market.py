@@ -183,11 +183,11 @@ class CapitalMarket:
         """Lab valuations: DCF on revenue levels at a long-run margin, times sentiment (§11.2)."""
         p = self.model.params
         labs = self.model.labs
-        revenue = np.array([lab.revenue_usd_b for lab in labs]) * 4.0
+        # Annual cash flow at the long-run margin, in Python floats (the same products).
+        cash_flow = [LAB_LONG_RUN_MARGIN * (lab.revenue_usd_b * 4.0) for lab in labs]
         low, high = LAB_GROWTH_BOUNDS
-        growth = np.array([min(max(lab.expected_revenue_growth_per_year, low), high)
-                           for lab in labs])
-        value = dcf_value_usd_b(LAB_LONG_RUN_MARGIN * revenue, growth,
+        growth = [min(max(lab.expected_revenue_growth_per_year, low), high) for lab in labs]
+        value = dcf_value_usd_b(np.array(cash_flow), np.array(growth),
                                 p.equity_discount_rate + 0.05 + self.model.rate_shock_now,
                                 p.valuation_horizon_years)
         cash = np.maximum(self.model.ledger.balances_usd_b[self._lab_accounts], 0.0)
@@ -213,10 +213,10 @@ class CapitalMarket:
         marks = self.lab_valuation_usd_b.sum()
         gap = self.lab_fundamental_usd_b.sum() / marks - 1.0 if marks > 0 else 0.0
         trend = 0.0
-        if len(self.lab_mark_history) >= 2:
-            log_marks = np.log(np.maximum(self.lab_mark_history[-3:], 1e-9))
-            # np.mean(np.diff(log_marks)): the same numbers without the two wrappers
-            trend = float(np.add.reduce(log_marks[1:] - log_marks[:-1]) / (log_marks.size - 1))
+        history = self.lab_mark_history
+        if len(history) >= 2:  # the mean log change of the last (up to) two quarters
+            quarters = min(len(history), 3) - 1
+            trend = math.log(max(history[-1], 1e-9) / max(history[-1 - quarters], 1e-9)) / quarters
         return strategy_expected_returns(np.array([gap]), np.array([trend]),
                                          self.model.capability_news_logit(), np.ones(1))
 
