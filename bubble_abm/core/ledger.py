@@ -370,26 +370,28 @@ class Ledger:
         if amounts.size != rows.stop - rows.start:
             return False
         balances = self.balances_usd_b
+        single_balances = self.balances_view  # the single account's, as Python floats
         block_balances = balances[rows]  # a view (rows is a slice): updated in place
         if single_pays:  # payers first, then payees, as in the general path
             # ufunc.at's updates of the one payer: ((b - a0) - a1) - ..., which subtract's
             # reduction (sequential, never pairwise) computes from the initial value b.
-            payer_balance = _subtract_reduce(amounts, initial=balances.item(single))
+            payer_balance = _subtract_reduce(amounts, initial=single_balances[single])
             if not payer_balance > -_INF:  # an infinite amount
                 raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-            balances[single] = payer_balance
+            single_balances[single] = payer_balance
             block_balances += amounts
         else:
             if not amounts.max() < _INF:
                 raise LedgerError(f"{flow}: amounts must be finite and >= 0")
             block_balances -= amounts
-            single_balance = balances.item(single)  # after that: it may be in the block
+            single_balance = single_balances[single]  # after that: it may be in the block
             if single_balance != 0.0:
                 # ufunc.at's ((b + a0) + a1) + ... is minus ((-b - a0) - a1) - ... exactly
                 # (rounding to nearest is symmetric), but for the sign of a zero: 0.0 - x
                 # gives -x and +0.0 for either zero, which is what the additions give
                 # unless b is -0.0 (that case takes ufunc.at).
-                balances[single] = 0.0 - _subtract_reduce(amounts, initial=-single_balance)
+                single_balances[single] = 0.0 - _subtract_reduce(amounts,
+                                                                 initial=-single_balance)
             else:
                 np.add.at(balances, self._repeated(single, amounts.size), amounts)
         self._post((_post_block_transfer, flow, single, single_pays, rows,
