@@ -130,7 +130,9 @@ def _column_total(column: int, doc: str) -> property:
     replaced, never changed in place) and kept in ``fleet._totals``."""
 
     def get(fleet: GpuFleet) -> float:
-        vintages = fleet.vintages
+        if fleet._pending:  # fleet.vintages, inlined: totals are read dozens of times a quarter
+            _settle_fleets([fleet])
+        vintages = fleet._vintages
         cached = fleet._totals.get(column)
         if cached is None or cached[0] is not vintages:
             cached = (vintages, float(vintages[:, column].sum()))

@@ -212,7 +212,7 @@ class Ledger:
         self._sector_names: list[str] = []
         self._sector_codes = np.zeros(0, dtype=np.int64)
         # Tallies and flows with the journal's postings applied: see _posted.
-        self._tallies = {name: np.zeros(0) for name in TALLIES}
+        self._set_tallies(np.zeros((len(TALLIES), 0)))
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
         self._journal: list[tuple] = []  # postings not applied yet, in order
         # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
@@ -227,6 +227,13 @@ class Ledger:
         item and item assignment cost (a transfer's two balances, an agent's cash)."""
         self.balances_usd_b = balances_usd_b
         self.balances_view = memoryview(balances_usd_b)
+
+    def _set_tallies(self, tally_rows: np.ndarray) -> None:
+        """Hold the net-worth tallies: one row per name of TALLIES (each account a column), so
+        that opening accounts and zeroing them is one operation; ``_tallies`` names the rows
+        (views)."""
+        self._tally_rows = tally_rows
+        self._tallies = dict(zip(TALLIES, tally_rows, strict=True))
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -247,8 +254,9 @@ class Ledger:
         first = len(self.sectors)
         count = len(names)
         self._set_balances(np.concatenate([self.balances_usd_b, np.zeros(count)]))
-        for key in TALLIES:  # queued postings name accounts by index: they still apply
-            self._tallies[key] = np.concatenate([self._tallies[key], np.zeros(count)])
+        # queued postings name accounts by index: they still apply
+        self._set_tallies(np.concatenate([self._tally_rows,
+                                          np.zeros((len(TALLIES), count))], axis=1))
         self.sectors.extend([sector] * count)
         if sector not in self._sector_names:
             self._sector_names.append(sector)
@@ -287,8 +295,9 @@ class Ledger:
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
         """Move money from payer to payee, recording the flow and both sides' tallies."""
-        # A Python float: the same IEEE arithmetic as a numpy float64, with less overhead.
-        amount = float(amount_usd_b)
+        # A Python float: the same IEEE arithmetic as a numpy float64, with less overhead
+        # (most callers pass one already: then no call).
+        amount = amount_usd_b if type(amount_usd_b) is float else float(amount_usd_b)
         if not 0.0 <= amount < _INF:  # also catches NaN
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
         if amount == 0.0 or payer == payee:
@@ -493,8 +502,7 @@ class Ledger:
         """Reset the quarter's flows and the net-worth tallies."""
         self._journal.clear()  # all of it would be zeroed below
         self._flows_usd_b.clear()
-        for key in TALLIES:
-            self._tallies[key][:] = 0.0
+        self._tally_rows.fill(0.0)
 
     def transactions_flow_matrix(self) -> pd.DataFrame:
         """Rows: flow kinds; columns: sectors; sources positive, uses negative (Godley-Lavoie).
