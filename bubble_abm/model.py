@@ -630,17 +630,19 @@ class BubbleModel(Model):
         fleets = depreciate_impair_and_retire(
             [owner.fleet for owner in self.gpu_owners], life, value_per_unit_usd, economic,
             SCRAP_AGE_FACTOR * life, expected_use_by_generation, p.target_utilization)
-        self.impairments_usd_b = 0.0
+        impairments = 0.0
+        revalue = self.ledger.revalue
         for owner, quarter in zip(self.gpu_owners, fleets, strict=True):
             depreciation, impairment, scrapped, idle_h100e, idle_book, stranded = quarter
             owner.depreciation_usd_b = depreciation
             other = owner.depreciate_other_assets()
-            self.ledger.revalue(owner.account, -(owner.depreciation_usd_b + other))
             owner.impairment_usd_b = impairment + scrapped
-            self.ledger.revalue(owner.account, -owner.impairment_usd_b)
-            self.impairments_usd_b += owner.impairment_usd_b
+            # depreciation of every asset and the impairment: one revaluation of net worth
+            revalue(owner.account, -(depreciation + other + owner.impairment_usd_b))
+            impairments += owner.impairment_usd_b
             owner.idle_h100e, owner.idle_book_usd_b, owner.stranded_usd_b = (
                 idle_h100e, idle_book, stranded)
+        self.impairments_usd_b = impairments
 
     def _capital_markets(self) -> None:
         p = self.params

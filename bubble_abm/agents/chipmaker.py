@@ -57,7 +57,7 @@ class Chipmaker(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balances_usd_b.item(self.account)  # ledger.balance, inlined
+        return self.model.ledger.balances_view[self.account]  # ledger.balance, inlined
 
     @property
     def backlog_total_h100e(self) -> float:

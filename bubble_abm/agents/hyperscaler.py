@@ -117,7 +117,7 @@ class Hyperscaler(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balances_usd_b.item(self.account)  # ledger.balance, inlined
+        return self.model.ledger.balances_view[self.account]  # ledger.balance, inlined
 
     @property
     def is_big_four(self) -> bool:
@@ -138,7 +138,7 @@ class Hyperscaler(Agent):
         reserve = DEBT_SERVICE_RESERVE_QUARTERS * self.debt_usd_b * (
             rate / 4.0 + DEBT_AMORTISATION_PER_QUARTER)
         # cash_usd_b, inlined: this is asked for dozens of times a quarter
-        return max(model.ledger.balances_usd_b.item(self.account) - reserve, 0.0)
+        return max(model.ledger.balances_view[self.account] - reserve, 0.0)
 
     def annual_cash_flow_usd_b(self) -> float:
         """Operating cash flow run rate (legacy plus AI rents and products), per year."""
@@ -249,7 +249,7 @@ class Hyperscaler(Agent):
         p = self.model.params
         cash_flow = self.annual_cash_flow_usd_b()
         debt_room = max(self._debt_ceiling_for_usd_b(cash_flow) - self.debt_usd_b, 0.0)
-        cash = self.model.ledger.balances_usd_b.item(self.account)  # cash_usd_b, inlined
+        cash = self.model.ledger.balances_view[self.account]  # cash_usd_b, inlined
         funds = (cash_flow / 4.0 + 0.25 * max(cash, 0.0)
                  + debt_room / 8.0 - self.non_ai_capex_usd_b)
         return max(funds, 0.0) * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar))

@@ -91,10 +91,12 @@ def _powers_ahead(base: float) -> np.ndarray:
 
 
 def _depreciation_charge(age_quarters: np.ndarray, book_usd_b: np.ndarray,
-                         accounting_life_quarters: float) -> np.ndarray:
-    """Straight line: remaining book over remaining life; all of it once the life is over."""
+                         accounting_life_quarters: float, out: np.ndarray | None = None
+                         ) -> np.ndarray:
+    """Straight line: remaining book over remaining life; all of it once the life is over
+    (the remaining life is then floored at one quarter, and book / 1.0 is the book)."""
     remaining = np.maximum(accounting_life_quarters - age_quarters, 1.0)
-    return np.where(age_quarters < accounting_life_quarters, book_usd_b / remaining, book_usd_b)
+    return np.divide(book_usd_b, remaining, out=out)
 
 
 def _idle_share(utilization: np.ndarray, normal_utilization: float) -> np.ndarray:
@@ -128,7 +130,9 @@ def _column_total(column: int, doc: str) -> property:
     replaced, never changed in place) and kept in ``fleet._totals``."""
 
     def get(fleet: GpuFleet) -> float:
-        vintages = fleet.vintages
+        if fleet._pending:  # fleet.vintages, inlined: totals are read dozens of times a quarter
+            _settle_fleets([fleet])
+        vintages = fleet._vintages
         cached = fleet._totals.get(column)
         if cached is None or cached[0] is not vintages:
             cached = (vintages, float(vintages[:, column].sum()))
@@ -305,7 +309,7 @@ def depreciate_impair_and_retire(
     # sums); the last three are the fleets' cached totals.
     per_vintage = np.empty((7, vintages.shape[0]))
     charge, units = per_vintage[0], per_vintage[6]
-    charge[:] = _depreciation_charge(age, book, accounting_life_quarters)
+    _depreciation_charge(age, book, accounting_life_quarters, out=charge)
     units[:] = vintages[:, UNITS]
     age += 1.0
     book -= charge

@@ -206,13 +206,13 @@ class Ledger:
     """Cash balances of all accounts, the quarter's flows, and per-account net-worth tallies."""
 
     def __init__(self, rest_of_economy_cash_usd_b: float = 0.0) -> None:
-        self.balances_usd_b = np.zeros(0)
+        self._set_balances(np.zeros(0))
         self.sectors: list[str] = []
         self.names: list[str] = []
         self._sector_names: list[str] = []
         self._sector_codes = np.zeros(0, dtype=np.int64)
         # Tallies and flows with the journal's postings applied: see _posted.
-        self._tallies = {name: np.zeros(0) for name in TALLIES}
+        self._set_tallies(np.zeros((len(TALLIES), 0)))
         self._flows_usd_b: dict[tuple[str, str, str], float] = defaultdict(float)
         self._journal: list[tuple] = []  # postings not applied yet, in order
         # Account arrays returned by open_accounts (consecutive accounts of one sector), by id.
@@ -220,6 +220,29 @@ class Ledger:
         self._repeated_accounts: dict[tuple[int, int], np.ndarray] = {}
         self.rest_of_economy = self.open_account(REST_OF_ECONOMY, REST_OF_ECONOMY)
         self.balances_usd_b[self.rest_of_economy] = rest_of_economy_cash_usd_b
+
+    def _set_balances(self, balances_usd_b: np.ndarray) -> None:
+        """Hold a new balances array and its memoryview ``balances_view``: the same numbers,
+        read and written one account at a time as Python floats for about half what NumPy's
+        item and item assignment cost (a transfer's two balances, an agent's cash)."""
+        self.balances_usd_b = balances_usd_b
+        self.balances_view = memoryview(balances_usd_b)
+
+    def _set_tallies(self, tally_rows: np.ndarray) -> None:
+        """Hold the net-worth tallies: one row per name of TALLIES (each account a column), so
+        that opening accounts and zeroing them is one operation; ``_tallies`` names the rows
+        (views)."""
+        self._tally_rows = tally_rows
+        self._tallies = dict(zip(TALLIES, tally_rows, strict=True))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["balances_view"]  # a memoryview does not pickle: rebuilt from the array
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._set_balances(self.balances_usd_b)
 
     # --- accounts ------------------------------------------------------------------------
     def open_account(self, name: str, sector: str) -> int:
@@ -230,9 +253,10 @@ class Ledger:
         """Open several accounts of one sector at once; return their indices."""
         first = len(self.sectors)
         count = len(names)
-        self.balances_usd_b = np.concatenate([self.balances_usd_b, np.zeros(count)])
-        for key in TALLIES:  # queued postings name accounts by index: they still apply
-            self._tallies[key] = np.concatenate([self._tallies[key], np.zeros(count)])
+        self._set_balances(np.concatenate([self.balances_usd_b, np.zeros(count)]))
+        # queued postings name accounts by index: they still apply
+        self._set_tallies(np.concatenate([self._tally_rows,
+                                          np.zeros((len(TALLIES), count))], axis=1))
         self.sectors.extend([sector] * count)
         if sector not in self._sector_names:
             self._sector_names.append(sector)
@@ -245,11 +269,11 @@ class Ledger:
         return accounts
 
     def balance(self, account: int) -> float:
-        return self.balances_usd_b.item(account)  # float(balances[account]), a little faster
+        return self.balances_view[account]  # a Python float
 
     def total_money_usd_b(self) -> float:
         """Sum of every balance: constant over the whole run."""
-        return float(math.fsum(self.balances_usd_b.tolist()))  # exact: order does not matter
+        return math.fsum(self.balances_view)  # exact: order does not matter
 
     # --- the journal -----------------------------------------------------------------------
     def _post(self, posting: tuple) -> None:
@@ -271,17 +295,18 @@ class Ledger:
     # --- transactions --------------------------------------------------------------------
     def transfer(self, payer: int, payee: int, amount_usd_b: float, flow: str) -> None:
         """Move money from payer to payee, recording the flow and both sides' tallies."""
-        # A Python float: the same IEEE arithmetic as a numpy float64, with less overhead.
-        amount = float(amount_usd_b)
+        # A Python float: the same IEEE arithmetic as a numpy float64, with less overhead
+        # (most callers pass one already: then no call).
+        amount = amount_usd_b if type(amount_usd_b) is float else float(amount_usd_b)
         if not 0.0 <= amount < _INF:  # also catches NaN
             raise LedgerError(f"{flow}: amount must be finite and >= 0, got {amount_usd_b}")
         if amount == 0.0 or payer == payee:
             return
         if flow not in _FLOW_TALLIES:
             raise KeyError(flow)
-        balances = self.balances_usd_b
-        balances[payer] = balances.item(payer) - amount
-        balances[payee] = balances.item(payee) + amount
+        balances = self.balances_view
+        balances[payer] = balances[payer] - amount
+        balances[payee] = balances[payee] + amount
         journal = self._journal  # _post, inlined: the most frequent posting
         journal.append((_post_transfer, flow, payer, payee, amount))
         if len(journal) >= _MAX_JOURNAL_POSTINGS:
@@ -354,26 +379,28 @@ class Ledger:
         if amounts.size != rows.stop - rows.start:
             return False
         balances = self.balances_usd_b
+        single_balances = self.balances_view  # the single account's, as Python floats
         block_balances = balances[rows]  # a view (rows is a slice): updated in place
         if single_pays:  # payers first, then payees, as in the general path
             # ufunc.at's updates of the one payer: ((b - a0) - a1) - ..., which subtract's
             # reduction (sequential, never pairwise) computes from the initial value b.
-            payer_balance = _subtract_reduce(amounts, initial=balances.item(single))
+            payer_balance = _subtract_reduce(amounts, initial=single_balances[single])
             if not payer_balance > -_INF:  # an infinite amount
                 raise LedgerError(f"{flow}: amounts must be finite and >= 0")
-            balances[single] = payer_balance
+            single_balances[single] = payer_balance
             block_balances += amounts
         else:
             if not amounts.max() < _INF:
                 raise LedgerError(f"{flow}: amounts must be finite and >= 0")
             block_balances -= amounts
-            single_balance = balances.item(single)  # after that: it may be in the block
+            single_balance = single_balances[single]  # after that: it may be in the block
             if single_balance != 0.0:
                 # ufunc.at's ((b + a0) + a1) + ... is minus ((-b - a0) - a1) - ... exactly
                 # (rounding to nearest is symmetric), but for the sign of a zero: 0.0 - x
                 # gives -x and +0.0 for either zero, which is what the additions give
                 # unless b is -0.0 (that case takes ufunc.at).
-                balances[single] = 0.0 - _subtract_reduce(amounts, initial=-single_balance)
+                single_balances[single] = 0.0 - _subtract_reduce(amounts,
+                                                                 initial=-single_balance)
             else:
                 np.add.at(balances, self._repeated(single, amounts.size), amounts)
         self._post((_post_block_transfer, flow, single, single_pays, rows,
@@ -475,8 +502,7 @@ class Ledger:
         """Reset the quarter's flows and the net-worth tallies."""
         self._journal.clear()  # all of it would be zeroed below
         self._flows_usd_b.clear()
-        for key in TALLIES:
-            self._tallies[key][:] = 0.0
+        self._tally_rows.fill(0.0)
 
     def transactions_flow_matrix(self) -> pd.DataFrame:
         """Rows: flow kinds; columns: sectors; sources positive, uses negative (Godley-Lavoie).
