@@ -351,7 +351,7 @@ class BubbleModel(Model):
     def training_flop_per_dollar(self) -> float:
         p = self.params
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
-        return flop_per_hour / float(self.rents_usd_per_hour[-1])
+        return flop_per_hour / self.rents_usd_per_hour.item(-1)  # .item: a float, cheaper
 
     @property
     def sentiment(self) -> float:
