@@ -97,8 +97,9 @@ class BubbleModel(Model):
         self._create_agents()
         self.capital_market = CapitalMarket(self)
         self._open_balance_sheets()
-        self.frontier_base_logit_history = [self._frontier_base_logit()]
-        self.frontier_run_flop_history = [self._frontier_run_flop()]
+        self.frontier_base_logit_history: list[float] = []
+        self.frontier_run_flop_history: list[float] = []
+        self._record_frontier()
         self._calibrate_token_demand()
         self.defaults_seen = 0
         self.impairments_usd_b = 0.0
@@ -281,18 +282,26 @@ class BubbleModel(Model):
             return self.frontier_run_flop_history[-1]
         return max(closed, key=lambda lab: lab.base_logit).physical_run_flop
 
+    def _record_frontier(self) -> None:
+        """Append the closed frontier of the quarter to its histories, and set the lagged
+        frontier the open models match from them (read many times a quarter, it changes only
+        when the histories grow, here)."""
+        self.frontier_base_logit_history.append(self._frontier_base_logit())
+        self.frontier_run_flop_history.append(self._frontier_run_flop())
+        lag = self.params.open_model_lag_quarters
+        self._lagged_frontier_base_logit = scaling.lagged_value(
+            self.frontier_base_logit_history, lag)
+        self._lagged_frontier_run_flop = scaling.lagged_value(self.frontier_run_flop_history, lag)
+
     def lagged_frontier_run_flop(self) -> float:
-        history = getattr(self, "frontier_run_flop_history", None)
-        if not history:
-            return 0.0
-        return scaling.lagged_value(history, self.params.open_model_lag_quarters)
+        """The closed frontier's physical run FLOP as it was ``open_model_lag_quarters`` ago
+        (0 before the history starts)."""
+        return getattr(self, "_lagged_frontier_run_flop", 0.0)
 
     def lagged_frontier_base_logit(self) -> float:
-        """The closed frontier as it was ``open_model_lag_quarters`` ago (open models trail)."""
-        history = getattr(self, "frontier_base_logit_history", None)
-        if not history:
-            return -math.inf
-        return scaling.lagged_value(history, self.params.open_model_lag_quarters)
+        """The closed frontier as it was ``open_model_lag_quarters`` ago (open models trail;
+        -inf before the history starts)."""
+        return getattr(self, "_lagged_frontier_base_logit", -math.inf)
 
     def lab_offers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What apps see of each lab: logit capability as buyers value it (open weights at a
@@ -342,7 +351,7 @@ class BubbleModel(Model):
     def training_flop_per_dollar(self) -> float:
         p = self.params
         flop_per_hour = p.gpu_flop_per_second_h100e * p.model_flops_utilization * 3600.0
-        return flop_per_hour / float(self.rents_usd_per_hour[-1])
+        return flop_per_hour / self.rents_usd_per_hour.item(-1)  # .item: a float, cheaper
 
     @property
     def sentiment(self) -> float:
@@ -558,8 +567,7 @@ class BubbleModel(Model):
                 lab.train(lab.training_flop_this_quarter)
                 lab.pay_staff()
                 lab.update_expectations()
-        self.frontier_base_logit_history.append(self._frontier_base_logit())
-        self.frontier_run_flop_history.append(self._frontier_run_flop())
+        self._record_frontier()
 
     def _owners_invest(self) -> None:
         price = self.chipmakers[0].price_usd_per_h100e

@@ -41,8 +41,12 @@ def _clipped(value: float, lower: float, upper: float) -> float:
 
 def _scaling_confidence(expected_logit_per_doubling: float, reference: float) -> float:
     """:meth:`ModelLab.scaling_confidence` of a lab's expectation and the reference."""
+    # _clipped, inlined (a lab's plan asks for this many times a quarter); both are floats
     ratio = expected_logit_per_doubling / reference if reference > 0 else 1.0
-    return _clipped(ratio, SCALING_CONFIDENCE_BOUNDS[0], SCALING_CONFIDENCE_BOUNDS[1])
+    lower, upper = SCALING_CONFIDENCE_BOUNDS
+    if ratio < lower:
+        return lower
+    return upper if ratio > upper else ratio
 
 
 class ModelLab(Agent):
