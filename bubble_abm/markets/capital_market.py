@@ -266,11 +266,10 @@ class CapitalMarket:
                 continue
             amount = lab_need * fill
             contributions = appetite_shares * amount
-            post_money = self._price_round(i, amount)
+            post_money = self._book_rounds(i, [(None, amount)])
             ledger.transfer_many(investors.account, labs[i].account, contributions,
                                  "funding_round")
             self.lab_fraction_investors[:, i] += contributions / post_money
-            self.lab_valuation_usd_b[i] = post_money
             labs[i].raised_usd_b += amount
             self.funding_raised_usd_b += amount
 
@@ -282,7 +281,7 @@ class CapitalMarket:
 
         Purchases are paid as they are decided (a partner's cash limits its next one); the
         amounts depend on needs, budgets and cash only, so each lab's rounds are priced
-        afterwards, together (:meth:`_book_strategic_rounds`)."""
+        afterwards, together (:meth:`_book_rounds`)."""
         model = self.model
         ledger = model.ledger
         labs = model.labs
@@ -316,18 +315,22 @@ class CapitalMarket:
         sold = set()
         for i, lab_rounds in enumerate(rounds):
             if lab_rounds:
-                self._book_strategic_rounds(i, lab_rounds)
+                self._book_rounds(i, lab_rounds)
                 sold.add(i)
         return sold
 
-    def _book_strategic_rounds(self, lab_index: int, rounds: list[tuple[int, float]]) -> None:
-        """A lab's strategic rounds in turn (buyer's row of ``lab_fraction_strategic``,
-        amount), each priced as :meth:`_price_round` does. In Python floats: the stakes held
-        before are diluted by all rounds at once, and each new stake by the rounds after it
-        (the same dilution, multiplied in another order)."""
+    def _book_rounds(self, lab_index: int, rounds: list[tuple[int | None, float]]) -> float:
+        """Price a lab's rounds in turn and dilute its holders; returns the last post-money.
+
+        Each round is (buyer's row of ``lab_fraction_strategic``, or None when the caller books
+        the new stake itself, amount). A round's pre-money is the current mark, at least the
+        new money; if that is above the mark, holders' stakes are first revalued up to it.
+        Existing holders are diluted so that their stakes keep the pre-money value. In Python
+        floats: the stakes held before are diluted by all rounds at once, and each new stake
+        by the rounds after it (the same dilution, multiplied in another order)."""
         mark = self.lab_valuation_usd_b.item(lab_index)
         dilution = 1.0
-        new_stakes: list[tuple[int, float]] = []  # (row, fraction after the rounds so far)
+        new_stakes: list[tuple[int | None, float]] = []  # (row, fraction after rounds so far)
         for row, amount in rounds:
             pre_money = max(mark, amount)
             if pre_money > mark:  # stakes are revalued up to it: book the rounds so far first
@@ -343,35 +346,22 @@ class CapitalMarket:
             mark = post_money
         self._dilute(lab_index, dilution, new_stakes)
         self.lab_valuation_usd_b[lab_index] = mark
+        return mark
 
-    def _dilute(self, lab_index: int, factor: float, new_stakes: list[tuple[int, float]]
+    def _dilute(self, lab_index: int, factor: float, new_stakes: list[tuple[int | None, float]]
                 ) -> None:
         """Scale every holder's stake in a lab by ``factor``, then add new strategic stakes."""
         self._lab_fractions[:, lab_index] *= factor
         fractions = self.lab_fraction_strategic
         for row, fraction in new_stakes:
-            fractions[row, lab_index] = fractions.item(row, lab_index) + fraction
+            if row is not None:
+                fractions[row, lab_index] = fractions.item(row, lab_index) + fraction
 
     def _revalue_lab_to(self, lab_index: int, value_usd_b: float) -> None:
         """Revalue holders' stakes in one lab to a new value (its mark is the caller's)."""
         new_marks = self.lab_valuation_usd_b.copy()
         new_marks[lab_index] = value_usd_b
         self._revalue_lab_stakes(new_marks)
-
-    def _price_round(self, lab_index: int, amount: float) -> float:
-        """Set a round's pre-money (the current mark, at least the new money) and dilute
-        existing holders so that their stakes keep the pre-money value; returns post-money.
-
-        If the pre-money is above the last mark, holders' stakes are revalued up to it.
-        Python floats: the same arithmetic as numpy scalars, with less overhead."""
-        mark = self.lab_valuation_usd_b.item(lab_index)
-        pre_money = max(mark, amount)
-        if pre_money > mark:
-            self._revalue_lab_to(lab_index, pre_money)
-        post_money = pre_money + amount
-        factor = pre_money / post_money
-        self._lab_fractions[:, lab_index] *= factor  # investors' and firms' stakes
-        return post_money
 
     def lab_failed(self, lab_index: int) -> None:
         """A failed lab's stakes are worthless."""
