@@ -176,7 +176,6 @@ class BubbleModel(Model):
                                      % p.training_run_quarters)
         self.apps = AppPopulation(self, p.n_app_companies)
         self.investors = InvestorPopulation(self, p.n_investors, p.investor_wealth_usd_b)
-        self.agent_by_id = {a.unique_id: a for a in self.chipmakers + self.gpu_owners + self.labs}
 
     def _open_balance_sheets(self) -> None:
         """Opening cash, debt and fleets (before the first quarter, outside the tallies)."""
