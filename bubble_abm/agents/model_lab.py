@@ -85,7 +85,7 @@ class ModelLab(Agent):
     # --- observables ---------------------------------------------------------------------
     @property
     def cash_usd_b(self) -> float:
-        return self.model.ledger.balances_usd_b.item(self.account)  # Ledger.balance, inlined
+        return self.model.ledger.balances_view[self.account]  # Ledger.balance, inlined
 
     @property
     def capability_logit(self) -> float:
@@ -108,7 +108,7 @@ class ModelLab(Agent):
         """Money sought this quarter: a round sized to the runway target when runway is short."""
         model = self.model
         p = model.params
-        cash = model.ledger.balances_usd_b.item(self.account)  # self.cash_usd_b
+        cash = model.ledger.balances_view[self.account]  # self.cash_usd_b
         running_burn = max(self.costs_usd_b - self.revenue_usd_b,  # self.burn_usd_b()
                            p.lab_staff_cost_usd_b_per_quarter * self.size)
         burn = running_burn + self.planned_training_usd_b()
