@@ -79,24 +79,6 @@ def test_rows_to_a_block_need_a_block_and_valid_amounts():
                                       "shareholder_payout")
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_revaluing_a_block_column_by_column_matches_one_call_per_column_bit_for_bit(seed):
-    tallies = []
-    for in_one_call in (True, False):
-        ledger = Ledger()
-        block = ledger.open_accounts([f"i{i}" for i in range(33)], "investors")
-        draws = np.random.default_rng(seed)  # the same amounts for both ledgers
-        ledger.revalue(block, draws.standard_normal(33))
-        amounts = draws.standard_normal((33, 10)) * 10.0 ** draws.uniform(-6, 3, (33, 10))
-        if in_one_call:
-            ledger.revalue_block_in_turn(block, amounts)
-        else:
-            for column in amounts.T:
-                ledger.revalue(block, column)
-        tallies.append(ledger.tally("revaluation", block).tolist())
-    assert tallies[0] == tallies[1]
-
-
 def test_an_account_paying_its_own_block_matches_the_general_path_bit_for_bit():
     books = []
     for as_block in (True, False):

@@ -182,12 +182,6 @@ def _revalue_rows(ledger: Ledger, rows: slice, amounts: np.ndarray | float) -> N
     ledger._tallies["revaluation"][rows] += amounts
 
 
-def _revalue_columns_in_turn(ledger: Ledger, rows: slice, amounts: np.ndarray) -> None:
-    tally = ledger._tallies["revaluation"]
-    steps = np.concatenate((tally[rows, None], amounts), axis=1)
-    tally[rows] = np.add.accumulate(steps, axis=1)[:, -1]  # added one column at a time
-
-
 def _index_array(accounts: np.ndarray | int, shape: tuple[int, ...]) -> np.ndarray:
     """Account indices as an array of ``shape`` (one account repeated, or as given)."""
     accounts = np.asarray(accounts)
@@ -468,17 +462,6 @@ class Ledger:
             self._post((_revalue_at, accounts, amounts))
         else:
             np.add.at(self._posted()[0]["revaluation"], np.asarray(account), amount_usd_b)
-
-    def revalue_block_in_turn(self, block: np.ndarray, amounts_usd_b: np.ndarray) -> None:
-        """Revalue the accounts of ``block`` (an array from :meth:`open_accounts`) by each
-        column of ``amounts_usd_b`` (shape (block size, k)) in turn: exactly the books of
-        ``revalue(block, amounts_usd_b[:, j])`` for j = 0..k-1, in one call."""
-        entry = self._blocks.get(id(block))
-        if (entry is None or entry[0] is not block or amounts_usd_b.ndim != 2
-                or amounts_usd_b.shape[0] != block.size):
-            raise ValueError("revalue_block_in_turn: accounts must be a block, amounts of shape "
-                             "(block size, k)")
-        self._post((_revalue_columns_in_turn, entry[1], np.array(amounts_usd_b)))
 
     # --- reading the books ---------------------------------------------------------------
     def net_worth_change_explained(self, accounts: np.ndarray) -> np.ndarray:
