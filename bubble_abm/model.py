@@ -437,7 +437,7 @@ class BubbleModel(Model):
         total = compute_budget_usd / max(rent, 1e-9)
         weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
                             for o in self.gpu_owners])
-        weight_total = weights.sum()
+        weight_total = np.add.reduce(weights)  # weights.sum(), without its Python wrapper
         return total * weights / weight_total if weight_total > 0 else weights
 
     def _compute_rent_accounts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -477,7 +477,7 @@ class BubbleModel(Model):
         n = self.n_labs
         payments = served * price / 1e9
         owner_revenue = result.owner_revenue_usd_b()
-        owner_revenue_total = owner_revenue.sum()
+        owner_revenue_total = np.add.reduce(owner_revenue)  # np.add.reduce: .sum() unwrapped
         revenue_share = owner_revenue / owner_revenue_total if owner_revenue_total > 0 else (
             np.full(owner_revenue.size, 1.0 / owner_revenue.size))
         payers, payees = self._compute_rent_accounts()
@@ -485,9 +485,9 @@ class BubbleModel(Model):
         ledger.transfer_many(payers, payees,
                              np.outer(payments[:n] + payments[n:], revenue_share).ravel(),
                              "compute_rent")
-        external_hours = result.external_hours.sum(axis=1)
-        inhouse_used = result.used_hours.sum(axis=1) - external_hours
-        total_payments = float(payments.sum())
+        external_hours = np.add.reduce(result.external_hours, axis=1)
+        inhouse_used = np.add.reduce(result.used_hours, axis=1) - external_hours
+        total_payments = float(np.add.reduce(payments))
         opex = self.opex_by_generation()
         # All owners' in-house revenue and running costs at once, as Python floats.
         inhouse_revenue = (inhouse_used * (float(self.expected_rents_usd_per_hour[-1])
@@ -556,9 +556,11 @@ class BubbleModel(Model):
         if weight_total <= 0.0:
             return 1.0
         # In Python floats (a handful of generations), each rent over its trend floored at opex
-        return sum(rent / max(trend, floor) * weight for rent, trend, floor, weight in zip(
-            self.rents_usd_per_hour.tolist(), base.tolist(), opex.tolist(), weights, strict=True)
-        ) / weight_total
+        # (max(trend, floor) written out); sum() of a list: the same sum as of a generator
+        return sum([rent / (floor if floor > trend else trend) * weight
+                    for rent, trend, floor, weight in zip(
+                        self.rents_usd_per_hour.tolist(), base.tolist(), opex.tolist(), weights,
+                        strict=True)]) / weight_total
 
     def _labs_train_and_pay(self) -> None:
         for lab in self.labs:
@@ -579,7 +581,9 @@ class BubbleModel(Model):
         peer_growth = self._peer_capex_growth(capex, getattr(self, "_capex_before", None))
         sentiment = self.sentiment
         for owner, growth, payback in zip(owners, peer_growth, paybacks, strict=True):
-            owner.plan_capex(sentiment, float(min(max(growth, -0.5), 1.0)), expected_rent,
+            # growth bounded to [-0.5, 1] (min/max written out: Python floats, same compares)
+            growth = -0.5 if growth < -0.5 else growth
+            owner.plan_capex(sentiment, 1.0 if growth > 1.0 else growth, expected_rent,
                              price, payback)
         self._capex_before = capex
         gpu_market.place_orders(owners, self.chipmakers)

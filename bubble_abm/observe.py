@@ -88,7 +88,8 @@ def observe_model(model) -> dict[str, Any]:
     # Each owner's AI capex and capex, read once for every column that sums them.
     ai_capex_by_owner, hyperscaler_capex, big_four_capex, big_four_ai_capex = [], [], [], []
     for o in owners:
-        ai, capex = o.ai_capex_usd_b, o.capex_usd_b
+        ai = o.gpu_capex_usd_b + o.datacenter_capex_usd_b  # o.ai_capex_usd_b, inlined
+        capex = ai + o.non_ai_capex_usd_b  # o.capex_usd_b, inlined
         ai_capex_by_owner.append(ai)
         if o.kind != "other":
             hyperscaler_capex.append(capex)
@@ -104,12 +105,14 @@ def observe_model(model) -> dict[str, Any]:
                   else model.lagged_frontier_base_logit() + model.inference_boost_logit)
     ai_capex = sum(ai_capex_by_owner)
     inhouse = sum([o.inhouse_revenue_usd_b for o in owners])
-    app_revenue = float(model.apps.revenue_usd_b.sum())
+    # np.add.reduce(x, axis=None) is x.sum(), without its Python wrapper
+    app_revenue = float(np.add.reduce(model.apps.revenue_usd_b, axis=None))
     ai_revenue = app_revenue + inhouse
     lab_revenue = sum([lab.revenue_usd_b for lab in labs])
     lab_costs = sum([lab.costs_usd_b for lab in alive_labs])
     caps = market.price_usd_b
-    index = 100.0 * caps.sum() / market.start_price_usd_b.sum()
+    index = 100.0 * np.add.reduce(caps, axis=None) / np.add.reduce(market.start_price_usd_b,
+                                                                   axis=None)
     model.equity_peak = max(model.equity_peak, index)
     sectors = market.sector_prices()
     served_tokens = sum([lab.tokens_served_t for lab in labs])
@@ -184,7 +187,7 @@ def observe_model(model) -> dict[str, Any]:
         "big_four_equity_usd_b": sectors["big_four"],
         "levered_equity_usd_b": sectors["levered"],
         "other_owner_equity_usd_b": sectors["other"],
-        "lab_valuation_usd_b": float(market.lab_valuation_usd_b.sum()),
+        "lab_valuation_usd_b": float(np.add.reduce(market.lab_valuation_usd_b, axis=None)),
         "sentiment": market.sentiment,
         "trend_follower_share": market.strategy_share("trend_follower"),
         "narrative_share": market.strategy_share("narrative"),
@@ -227,19 +230,20 @@ def agent_rows(model) -> dict[str, Any]:
     """
     market = model.capital_market
     prices = market.price_usd_b.tolist()  # Python floats: the table holds the same values
+    cash = model.ledger.balances_view  # each agent's cash_usd_b, read from the ledger at once
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
     for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
         if kind == "chipmaker":
-            few.append((firm.unique_id, "Chipmaker", "chipmaker", firm.cash_usd_b, 0.0,
+            few.append((firm.unique_id, "Chipmaker", "chipmaker", cash[firm.account], 0.0,
                         prices[f], *firm.main_decision, 0.0, 0.0, 0.0))
         else:
-            few.append((firm.unique_id, "Hyperscaler", firm.kind, firm.cash_usd_b,
+            few.append((firm.unique_id, "Hyperscaler", firm.kind, cash[firm.account],
                         firm.debt_usd_b, prices[f], *firm.main_decision,
                         firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b))
     for lab in model.labs:
         if lab.alive:
             few.append((lab.unique_id, "ModelLab", "open" if lab.is_open else "closed",
-                        lab.cash_usd_b, 0.0, lab.valuation_usd_b, *lab.main_decision,
+                        cash[lab.account], 0.0, lab.valuation_usd_b, *lab.main_decision,
                         0.0, 0.0, 0.0))
     apps = model.apps
     alive = np.flatnonzero(apps.alive)

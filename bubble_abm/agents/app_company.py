@@ -105,7 +105,9 @@ class AppPopulation:
         # Each live lab's log score relative to the best one (so no overflow), in Python floats
         # (a handful of labs); a failed lab scores 0.
         value = p.capability_value_per_logit
-        log_score = [value * logit - math.log(max(price, 1e-12)) if alive else -math.inf
+        # math.log(max(price, 1e-12)), the max written out (no builtin call per lab)
+        log_score = [value * logit - math.log(1e-12 if price < 1e-12 else price) if alive
+                     else -math.inf
                      for logit, price, alive in zip(capability_logit.tolist(),
                                                     price_usd_per_m_tokens.tolist(), alive_labs,
                                                     strict=True)]
@@ -125,7 +127,7 @@ class AppPopulation:
         switches = int(np.count_nonzero(switch))  # switch.sum(), faster for booleans
         if switches:
             score_4 = score**4
-            weights = score_4 / score_4.sum()
+            weights = score_4 / np.add.reduce(score_4)  # .sum(), without its wrapper
             self.lab[switch] = choose_by_probability(self.model.rng, weights, switches)
             self.switches = switches
         else:
@@ -154,10 +156,12 @@ class AppPopulation:
             for index in np.flatnonzero(broke):
                 self.agents[index].remove()
             self.exits += int(broke.sum())
-        revenue = self.revenue_usd_b[self.alive].sum()
+        alive = self.alive
+        # np.add.reduce(x) is x.sum(), without its Python wrapper
+        revenue = np.add.reduce(self.revenue_usd_b[alive])
         # Profit never exceeds revenue, so a margin over a vanishing revenue is 0 or a loss
         # (both attract no entrants); dividing by a denormal revenue would overflow.
-        margin = self.profit_usd_b[self.alive].sum() / revenue if revenue > 1e-12 else 0.0
+        margin = np.add.reduce(self.profit_usd_b[alive]) / revenue if revenue > 1e-12 else 0.0
         # np.count_nonzero: the same count as alive.sum(), without its wrapper
         expected = p.app_entry_rate * np.count_nonzero(self.alive) * max(margin, 0.0)
         count = int(model.rng.poisson(expected))

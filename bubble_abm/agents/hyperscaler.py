@@ -62,13 +62,21 @@ def expected_values_per_price(owners: list[Hyperscaler], rent_usd_per_hour: floa
     opex = float(model.opex_by_generation()[-1])
     quarters = p.gpu_accounting_life_years * 4.0
     decay = p.older_generation_rent_discount ** (1.0 / p.generation_cadence_quarters)
-    discount = np.array([(1.0 + model.risk_free_rate + owner.credit_spread + 0.04) ** -0.25
-                         for owner in owners])
-    use = np.array([min(owner.expected_utilization, p.target_utilization) for owner in owners])
+    one_plus_rate = 1.0 + model.risk_free_rate
+    target_use = p.target_utilization
+    discount, use = [], []  # per owner, in Python floats
+    for owner in owners:
+        discount.append((one_plus_rate + owner.credit_spread + 0.04) ** -0.25)
+        expected_use = owner.expected_utilization
+        use.append(target_use if target_use < expected_use else expected_use)  # their min
     k, decay_k = _quarters_and_powers(int(quarters), decay)
     net = np.maximum(rent_usd_per_hour * decay_k - opex, 0.0)
-    value = (net * use[:, None] * 2190.0 * discount[:, None] ** k).sum(axis=1)
-    return value / max(price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
+    # net × use × 2190 × discount**k, left to right as before, in place (fewer temporaries)
+    value = net * np.array(use)[:, None]
+    value *= 2190.0
+    value *= np.array(discount)[:, None] ** k
+    return np.add.reduce(value, axis=1) / max(  # value.sum(axis=1), without its wrapper
+        price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
 
 
 class Hyperscaler(Agent):
@@ -138,7 +146,8 @@ class Hyperscaler(Agent):
         reserve = DEBT_SERVICE_RESERVE_QUARTERS * self.debt_usd_b * (
             rate / 4.0 + DEBT_AMORTISATION_PER_QUARTER)
         # cash_usd_b, inlined: this is asked for dozens of times a quarter
-        return max(model.ledger.balances_view[self.account] - reserve, 0.0)
+        spendable = model.ledger.balances_view[self.account] - reserve
+        return 0.0 if spendable < 0.0 else spendable  # max(spendable, 0.0), written out
 
     def annual_cash_flow_usd_b(self) -> float:
         """Operating cash flow run rate (legacy plus AI rents and products), per year."""
@@ -156,11 +165,16 @@ class Hyperscaler(Agent):
         p = self.model.params
         multiple = (p.big_four_max_debt_to_cash_flow if self.kind == "big_four"
                     else p.max_debt_to_cash_flow)
-        rate = max(self.model.risk_free_rate + self.credit_spread, 1e-6)
-        return min(multiple * cash_flow, cash_flow / (p.min_interest_coverage * rate))
+        rate = self.model.risk_free_rate + self.credit_spread
+        if rate < 1e-6:  # max(rate, 1e-6), written out
+            rate = 1e-6
+        by_multiple = multiple * cash_flow
+        by_coverage = cash_flow / (p.min_interest_coverage * rate)
+        return by_coverage if by_coverage < by_multiple else by_multiple  # their min
 
     def leverage(self) -> float:
-        return self.debt_usd_b / max(self.annual_cash_flow_usd_b(), 0.5)
+        cash_flow = self.annual_cash_flow_usd_b()
+        return self.debt_usd_b / (0.5 if cash_flow < 0.5 else cash_flow)  # max(cf, 0.5)
 
     def on_order_h100e(self) -> float:
         unique_id = self.unique_id  # sum() of a list: the same sum as of a generator, faster
@@ -180,7 +194,9 @@ class Hyperscaler(Agent):
                         "legacy_cash_flow")
         self.non_ai_capex_usd_b = p.non_ai_capex_usd_b_per_quarter * self.non_ai_capex_share * (
             self.model.legacy_growth_index)
-        spend = min(self.non_ai_capex_usd_b, self.spendable_cash_usd_b())
+        planned = self.non_ai_capex_usd_b
+        spendable = self.spendable_cash_usd_b()
+        spend = spendable if spendable < planned else planned  # their min, written out
         self.non_ai_capex_usd_b = spend
         ledger.transfer(self.account, ledger.rest_of_economy, spend, "non_ai_capex")
         self.other_assets_usd_b += spend
@@ -201,14 +217,18 @@ class Hyperscaler(Agent):
         p = self.model.params
         observed_growth = growth_rate(self.demand_h100e, self.previous_demand_h100e)
         expected = self.expected_growth_per_quarter  # adaptive_update in Python floats
-        self.expected_growth_per_quarter = float(
-            expected + p.demand_expectation_weight * (observed_growth - expected))
-        planned_growth = (self.expected_growth_per_quarter
-                          + p.sentiment_capex_weight * 0.1 * (sentiment - 1.0)
-                          + p.peer_capex_weight * 0.25 * (peer_capex_growth
-                                                          - self.expected_growth_per_quarter))
-        planned_growth = float(min(max(planned_growth, MIN_PLANNED_GROWTH_PER_QUARTER),
-                                   MAX_PLANNED_GROWTH_PER_QUARTER))
+        expected += p.demand_expectation_weight * (observed_growth - expected)  # all floats
+        self.expected_growth_per_quarter = expected
+        # Clamps below are min/max written out (the same comparisons, so the same value, NaN
+        # included, without a builtin call: this runs for every owner every quarter):
+        # max(x, lo) is ``lo if lo > x else x``, min(x, hi) is ``hi if hi < x else x``.
+        planned_growth = float(expected
+                               + p.sentiment_capex_weight * 0.1 * (sentiment - 1.0)
+                               + p.peer_capex_weight * 0.25 * (peer_capex_growth - expected))
+        if planned_growth < MIN_PLANNED_GROWTH_PER_QUARTER:
+            planned_growth = MIN_PLANNED_GROWTH_PER_QUARTER
+        if planned_growth > MAX_PLANNED_GROWTH_PER_QUARTER:
+            planned_growth = MAX_PLANNED_GROWTH_PER_QUARTER
         horizon = p.capex_planning_horizon_quarters
         target_installed = (self.demand_h100e * (1.0 + planned_growth) ** horizon
                             / p.target_utilization)
@@ -216,25 +236,37 @@ class Hyperscaler(Agent):
         retiring = installed / (p.gpu_accounting_life_years * 4.0)
         on_order = self.on_order_h100e()
         gap = target_installed - installed - on_order + retiring * horizon
-        desired = max(gap / max(horizon / 2.0, 1.0), 0.0)
+        half_horizon = horizon / 2.0
+        desired = gap / (1.0 if half_horizon < 1.0 else half_horizon)  # max(half, 1.0)
+        if desired < 0.0:
+            desired = 0.0
 
         # Return test on *expected* rents (§11.3): a GPU earning less than its cost is not bought.
         if payback is None:
             payback = self._expected_value_per_price(expected_rent_usd_per_hour, gpu_price_usd)
-        desired *= float(min(max(payback, 0.0), 1.5))
+        payback = float(payback)
+        if payback < 0.0:
+            payback = 0.0
+        desired *= 1.5 if payback > 1.5 else payback
         floor = p.replacement_floor_share * retiring
-        desired = max(desired, floor)
+        if floor > desired:
+            desired = floor
         orders = ((1.0 - p.order_adjustment_speed) * self.last_orders_h100e
                   + p.order_adjustment_speed * desired)
-        orders = min(orders, self._financeable_h100e(gpu_price_usd))
-        if self.defaulted:
-            orders = min(orders, floor)
-        self.orders_h100e = max(orders, 0.0)
-        self.last_orders_h100e = self.orders_h100e
+        financeable = self._financeable_h100e(gpu_price_usd)
+        if financeable < orders:
+            orders = financeable
+        if self.defaulted and floor < orders:
+            orders = floor
+        if orders < 0.0:
+            orders = 0.0
+        self.orders_h100e = orders
+        self.last_orders_h100e = orders
         self.cancelled_h100e = 0.0
         if gap < 0.0 and on_order > 0.0:
-            self.cancelled_h100e = min(on_order, -gap * CANCEL_SHARE_OF_SURPLUS)
-        dc_cost = self.orders_h100e * gpu_price_usd * p.datacenter_cost_per_gpu_dollar / 1e9
+            surplus = -gap * CANCEL_SHARE_OF_SURPLUS
+            self.cancelled_h100e = surplus if surplus < on_order else on_order
+        dc_cost = orders * gpu_price_usd * p.datacenter_cost_per_gpu_dollar / 1e9
         per_quarter = dc_cost / len(self.datacenter_projects)
         self.datacenter_projects = deque([x + per_quarter for x in self.datacenter_projects])
 
@@ -248,18 +280,21 @@ class Hyperscaler(Agent):
         of spare debt capacity (capex is funded mostly from cash flow; borrowing is spread)."""
         p = self.model.params
         cash_flow = self.annual_cash_flow_usd_b()
-        debt_room = max(self._debt_ceiling_for_usd_b(cash_flow) - self.debt_usd_b, 0.0)
+        # max(x, 0.0) written out as in plan_capex: ``0.0 if x < 0.0 else x``
+        debt_room = self._debt_ceiling_for_usd_b(cash_flow) - self.debt_usd_b
         cash = self.model.ledger.balances_view[self.account]  # cash_usd_b, inlined
-        funds = (cash_flow / 4.0 + 0.25 * max(cash, 0.0)
-                 + debt_room / 8.0 - self.non_ai_capex_usd_b)
-        return max(funds, 0.0) * 1e9 / (gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar))
+        funds = (cash_flow / 4.0 + 0.25 * (0.0 if cash < 0.0 else cash)
+                 + (0.0 if debt_room < 0.0 else debt_room) / 8.0 - self.non_ai_capex_usd_b)
+        return (0.0 if funds < 0.0 else funds) * 1e9 / (
+            gpu_price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar))
 
     def build_datacentres(self) -> None:
         """Pay this quarter's share of data-centre projects under way (they continue, §11.3)."""
         ledger = self.model.ledger
         due = self.datacenter_projects.popleft()
         self.datacenter_projects.append(0.0)
-        paid = min(due, self.spendable_after_raising_usd_b(due))
+        spendable = self.spendable_after_raising_usd_b(due)
+        paid = spendable if spendable < due else due  # min(due, spendable), written out
         ledger.transfer(self.account, ledger.rest_of_economy, paid, "datacenter_capex")
         self.datacenter_book_usd_b += paid
         self.datacenter_capex_usd_b = paid
@@ -286,8 +321,8 @@ class Hyperscaler(Agent):
         """:meth:`raise_funds` for a payment (not debt service), then the spendable cash: the
         same as calling the two in turn, with the spendable cash computed once when no bonds
         were issued (then nothing it depends on changed)."""
-        spendable = self.spendable_cash_usd_b()
-        shortfall = needed_usd_b - max(spendable, 0.0)
+        spendable = self.spendable_cash_usd_b()  # never below 0
+        shortfall = needed_usd_b - spendable
         if shortfall <= 0.0 or self.defaulted:
             return spendable
         room = max(self.debt_ceiling_usd_b() - self.debt_usd_b, 0.0)
@@ -303,24 +338,29 @@ class Hyperscaler(Agent):
 
     def update_credit_spread(self) -> None:
         """The spread lenders ask after debt service: leverage, sentiment and any shock."""
-        p = self.model.params
+        model = self.model
+        p = model.params
+        gloom = 1.0 - model.sentiment
         self.credit_spread = (p.base_credit_spread + p.spread_per_leverage * self.leverage()
-                              + p.spread_per_sentiment * max(0.0, 1.0 - self.model.sentiment)
-                              + self.model.spread_shock_now)
+                              + p.spread_per_sentiment * (gloom if gloom > 0.0 else 0.0)
+                              + model.spread_shock_now)  # max(0.0, gloom), written out
 
     def pay_operating_costs(self, opex_usd_b: float) -> None:
         """Power and operations for the GPU-hours run this quarter (``opex_usd_b``: each
         generation's hours at its running cost), as far as cash allows."""
         ledger = self.model.ledger
+        cash = self.model.ledger.balances_view[self.account]  # cash_usd_b, inlined
+        payable = 0.0 if cash < 0.0 else cash  # min(opex, max(cash, 0)), written out
         ledger.transfer(self.account, ledger.rest_of_economy,
-                        min(opex_usd_b, max(self.cash_usd_b, 0)), "wages_and_opex")
+                        payable if payable < opex_usd_b else opex_usd_b, "wages_and_opex")
 
     def excess_cash_usd_b(self) -> float:
         """Cash beyond a buffer, part of which goes back to shareholders."""
         if self.defaulted or self.kind == "other":
             return 0.0
         buffer = CASH_BUFFER_SHARE_OF_CAPEX * self.capex_usd_b + 5.0
-        return max(self.cash_usd_b - buffer, 0.0) * PAYOUT_SHARE
+        excess = self.model.ledger.balances_view[self.account] - buffer  # cash_usd_b, inlined
+        return (0.0 if excess < 0.0 else excess) * PAYOUT_SHARE  # max(excess, 0.0)
 
     def strategic_budget_usd_b(self) -> float:
         """Bounded strategic stakes in labs: a share of operating cash flow (§11.14)."""

@@ -92,7 +92,9 @@ class ModelLab(Agent):
         """Own model plus inference-time gains (reasoning) available to everyone this quarter."""
         own = self.base_logit
         if self.is_open:
-            own = max(own, self.model.lagged_frontier_base_logit())
+            lagged = self.model.lagged_frontier_base_logit()
+            if lagged > own:  # max(own, lagged), without the builtin call
+                own = lagged
         return own + self.model.inference_boost_logit
 
     @property
@@ -109,14 +111,22 @@ class ModelLab(Agent):
         model = self.model
         p = model.params
         cash = model.ledger.balances_view[self.account]  # self.cash_usd_b
-        running_burn = max(self.costs_usd_b - self.revenue_usd_b,  # self.burn_usd_b()
-                           p.lab_staff_cost_usd_b_per_quarter * self.size)
+        # self.burn_usd_b(), and below min/max, written out (the same comparisons, without
+        # builtin calls: asked for many times a quarter)
+        running_burn = self.costs_usd_b - self.revenue_usd_b
+        staff = p.lab_staff_cost_usd_b_per_quarter * self.size
+        if staff > running_burn:
+            running_burn = staff
         burn = running_burn + self.planned_training_usd_b()
         if cash >= p.lab_funding_trigger_quarters * burn:
             return 0.0
-        wanted = max(p.lab_runway_target_quarters * burn - cash, 0.0)
-        ceiling = MAX_ROUND_SHARE_OF_VALUATION * max(self.valuation_usd_b, running_burn)
-        return min(wanted, ceiling)
+        wanted = p.lab_runway_target_quarters * burn - cash
+        if wanted < 0.0:
+            wanted = 0.0
+        valuation = self.valuation_usd_b
+        ceiling = MAX_ROUND_SHARE_OF_VALUATION * (
+            running_burn if running_burn > valuation else valuation)
+        return ceiling if ceiling < wanted else wanted
 
     def net_worth_usd_b(self) -> float:
         return self.cash_usd_b + self.model.capital_market.stake_value_usd_b(self)
@@ -129,7 +139,9 @@ class ModelLab(Agent):
         p = self.model.params
         run_flop = self.physical_run_flop
         if self.is_open:
-            run_flop = max(run_flop, self.model.lagged_frontier_run_flop())
+            lagged = self.model.lagged_frontier_run_flop()
+            if lagged > run_flop:  # max(run_flop, lagged), without the builtin call
+                run_flop = lagged
         size = (run_flop / p.anchor_compute_flop) ** FLOP_PER_TOKEN_SIZE_EXPONENT
         efficiency = self.model.algorithmic_multiplier ** INFERENCE_EFFICIENCY_SHARE
         return p.inference_flop_per_token * size / efficiency
@@ -148,12 +160,20 @@ class ModelLab(Agent):
         if self.is_open:
             target = cost * (1.0 + OPEN_LAB_MARKUP)
         else:
-            lead = max(self.capability_logit - open_logit, 0.0)
+            # min/max written out (the same comparisons, without builtin calls)
+            lead = self.capability_logit - open_logit
+            if lead < 0.0:
+                lead = 0.0
             ceiling = open_price * (1.0 + p.frontier_premium_per_logit * lead) ** 2
-            target = max(min(cost * (1.0 + p.lab_markup), ceiling), cost * (1.0 + MIN_MARKUP))
+            marked_up = cost * (1.0 + p.lab_markup)
+            target = ceiling if ceiling < marked_up else marked_up
+            lowest = cost * (1.0 + MIN_MARKUP)
+            if lowest > target:
+                target = lowest
         smoothed = math.exp((1 - PRICE_ADJUSTMENT) * math.log(self.api_price_usd_per_m_tokens)
                             + PRICE_ADJUSTMENT * math.log(target))
-        self.api_price_usd_per_m_tokens = max(smoothed, cost * (1.0 + MIN_MARKUP))
+        lowest = cost * (1.0 + MIN_MARKUP)
+        self.api_price_usd_per_m_tokens = lowest if lowest > smoothed else smoothed
         self.pricing_margin = 1.0 - cost / self.api_price_usd_per_m_tokens
 
     # --- training -----------------------------------------------------------------------------
@@ -187,8 +207,10 @@ class ModelLab(Agent):
     def decide_training_budget(self, sentiment: float) -> None:
         """Spend on training this quarter: the plan, scaled by sentiment and bounded by cash."""
         plan = self.planned_training_usd_b() * _clipped(sentiment, 0.3, 1.5)
-        affordable = TRAINING_SHARE_OF_FUNDS * max(self.cash_usd_b, 0.0)
-        self.training_budget_usd_b = max(min(plan, affordable), 0.0)
+        cash = self.model.ledger.balances_view[self.account]  # cash_usd_b, inlined
+        affordable = TRAINING_SHARE_OF_FUNDS * (0.0 if cash < 0.0 else cash)  # max(cash, 0)
+        budget = affordable if affordable < plan else plan  # min(plan, affordable)
+        self.training_budget_usd_b = 0.0 if budget < 0.0 else budget  # max(budget, 0)
 
     def train(self, compute_flop: float) -> None:
         """Add this quarter's compute to the run; a finished run sets the new capability."""
@@ -223,7 +245,9 @@ class ModelLab(Agent):
         ledger = self.model.ledger
         opex = p.lab_staff_cost_usd_b_per_quarter * self.size + OPEX_SHARE_OF_REVENUE * (
             self.revenue_usd_b)
-        paid = min(opex, max(self.cash_usd_b, 0.0))
+        cash = self.model.ledger.balances_view[self.account]  # cash_usd_b, inlined
+        payable = 0.0 if cash < 0.0 else cash
+        paid = payable if payable < opex else opex  # min(opex, max(cash, 0.0)), written out
         ledger.transfer(self.account, ledger.rest_of_economy, paid, "wages_and_opex")
         self.unpaid_bills_usd_b = opex - paid  # a lab that cannot pay its staff fails
         self.costs_usd_b = opex + self.training_spend_usd_b + self.inference_spend_usd_b

@@ -47,14 +47,14 @@ class ComputeMarketResult:
     @cached_property
     def capacity_by_generation(self) -> np.ndarray:
         """Capacity hours of each generation, all owners (read-only)."""
-        capacity = self.capacity_hours.sum(axis=0)
+        capacity = np.add.reduce(self.capacity_hours, axis=0)  # .sum(axis=0), unwrapped
         capacity.flags.writeable = False
         return capacity
 
     @property
     def utilization_by_generation(self) -> np.ndarray:
         """Used over capacity hours of each generation (0 where nothing is installed)."""
-        used = self.used_hours.sum(axis=0).tolist()
+        used = np.add.reduce(self.used_hours, axis=0).tolist()
         capacity = self.capacity_by_generation.tolist()
         # np.divide(used, capacity, where=capacity > 0) into zeros, in Python floats
         return np.array([u / c if c > 0 else 0.0 for u, c in zip(used, capacity, strict=True)],
@@ -62,14 +62,14 @@ class ComputeMarketResult:
 
     @property
     def utilization(self) -> float:
-        capacity = self.capacity_hours.sum()
-        return float(self.used_hours.sum() / capacity) if capacity > 0 else 0.0
+        capacity = np.add.reduce(self.capacity_hours, axis=None)  # .sum(), unwrapped
+        return float(np.add.reduce(self.used_hours, axis=None) / capacity) if capacity > 0 else 0.0
 
     def owner_revenue_usd_b(self) -> np.ndarray:
         external_rent = self.external_rent_usd
         if external_rent is None:
             external_rent = self.external_hours * self.rents_usd_per_hour[None, :]
-        return external_rent.sum(axis=1) / 1e9
+        return np.add.reduce(external_rent, axis=1) / 1e9
 
 
 def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:
@@ -86,7 +86,7 @@ def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarra
         total = totals[generation]
         if remaining <= 0.0 or total <= 0.0:
             continue
-        take = min(remaining, total)
+        take = total if total < remaining else remaining  # their min, without the call
         shares[generation] = take / total
         remaining -= take
     return free_hours * np.array(shares)
@@ -100,16 +100,17 @@ def _fill_own_fleets_newest_first(free_hours: np.ndarray, demand_hours: np.ndarr
     In Python floats, owner by owner (a few owners and generations: cheaper than numpy calls
     per generation); the same IEEE arithmetic as the array form, so the same numbers."""
     rows = free_hours.tolist()
+    newest_first = range(free_hours.shape[1] - 1, -1, -1)  # every row has one per generation
     taken_rows = []
     for row, remaining in zip(rows, np.asarray(demand_hours, dtype=float).tolist(),
                               strict=True):
-        taken = [0.0] * len(row)
-        for generation in range(len(row) - 1, -1, -1):
+        taken = [0.0] * free_hours.shape[1]
+        for generation in newest_first:
             if not remaining > 0.0:  # it never rises again: nothing more is taken
                 break
             available = row[generation]
             if available > 0.0:
-                take = min(remaining, available)
+                take = available if available < remaining else remaining  # their min
                 taken[generation] = available * (take / available)
                 remaining = remaining - take
         taken_rows.append(taken)
@@ -165,14 +166,22 @@ def next_rents(
     low, high = RENT_MULTIPLIER_BOUNDS
     speed = p.rent_adjustment_speed
     previous = previous_rents.tolist()
+    n_previous = len(previous)
     rents = []
     # In Python floats: a handful of generations, cheaper than numpy calls on tiny arrays.
     for generation, (utilization, base_rent, opex_rent) in enumerate(zip(
             utilization_by_generation.tolist(), base.tolist(), opex.tolist(), strict=True)):
         multiplier = math.exp(p.rent_utilization_sensitivity
                               * (utilization - p.target_utilization))
-        target = max(base_rent * min(max(multiplier, low), high), opex_rent)
-        before = previous[generation] if generation < len(previous) else 0.0
+        # min/max written out (the same comparisons, without builtin calls)
+        if low > multiplier:
+            multiplier = low
+        if high < multiplier:
+            multiplier = high
+        target = base_rent * multiplier
+        if opex_rent > target:
+            target = opex_rent
+        before = previous[generation] if generation < n_previous else 0.0
         rents.append(target if before <= 0.0  # no rent before: it starts at its target
                      else math.exp((1 - speed) * math.log(before) + speed * math.log(target)))
     return np.array(rents)
