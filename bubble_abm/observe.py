@@ -99,8 +99,10 @@ def observe_model(model) -> dict[str, Any]:
     alive_labs = [lab for lab in labs if lab.alive]
     closed = [lab for lab in alive_labs if not lab.is_open]
     open_labs = [lab for lab in alive_labs if lab.is_open]
-    frontier = max(closed, key=lambda lab: lab.capability_logit) if closed else None
-    frontier_logit = frontier.capability_logit if frontier else model.anchor_logit
+    # The frontier: the first closed lab of the highest capability (as max with a key picks)
+    closed_logits = [lab.capability_logit for lab in closed]
+    frontier_logit = max(closed_logits) if closed else model.anchor_logit
+    frontier = closed[closed_logits.index(frontier_logit)] if closed else None
     open_logit = (max([lab.capability_logit for lab in open_labs]) if open_labs
                   else model.lagged_frontier_base_logit() + model.inference_boost_logit)
     ai_capex = sum(ai_capex_by_owner)
@@ -232,18 +234,20 @@ def agent_rows(model) -> dict[str, Any]:
     prices = market.price_usd_b.tolist()  # Python floats: the table holds the same values
     cash = model.ledger.balances_view  # each agent's cash_usd_b, read from the ledger at once
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
+    # An owner's and a lab's main_decision are inlined (the pair each property returns).
     for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
         if kind == "chipmaker":
             few.append((firm.unique_id, "Chipmaker", "chipmaker", cash[firm.account], 0.0,
                         prices[f], *firm.main_decision, 0.0, 0.0, 0.0))
         else:
             few.append((firm.unique_id, "Hyperscaler", firm.kind, cash[firm.account],
-                        firm.debt_usd_b, prices[f], *firm.main_decision,
+                        firm.debt_usd_b, prices[f], "gpu_orders_h100e", firm.orders_h100e,
                         firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b))
     for lab in model.labs:
         if lab.alive:
             few.append((lab.unique_id, "ModelLab", "open" if lab.is_open else "closed",
-                        cash[lab.account], 0.0, lab.valuation_usd_b, *lab.main_decision,
+                        cash[lab.account], 0.0, lab.valuation_usd_b,
+                        "training_budget_usd_b", lab.training_budget_usd_b,
                         0.0, 0.0, 0.0))
     apps = model.apps
     alive = np.flatnonzero(apps.alive)
