@@ -62,6 +62,15 @@ def strategy_expected_returns(
     return np.array((fundamental, trend, narrative))  # np.vstack's rows, with less overhead
 
 
+def sector_expected_returns(fundamental_gap: float, price_trend: float,
+                            capability_news_logit: float) -> np.ndarray:
+    """:func:`strategy_expected_returns` of one asset of AI exposure 1 (a whole sector, such
+    as the private labs), shape (3, 1): the same numbers, from Python floats."""
+    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * min(max(fundamental_gap, -0.9), 1.0)
+    return np.array(((fundamental,), (TREND_EXTRAPOLATION * price_trend,),
+                     (NARRATIVE_RETURN_PER_LOGIT * capability_news_logit,)))
+
+
 def logit_strategy_shares(performance: np.ndarray, intensity_of_choice: float) -> np.ndarray:
     """Brock-Hommes discrete choice: share_h ∝ exp(β · U_h)."""
     z = intensity_of_choice * (performance - performance.max())
