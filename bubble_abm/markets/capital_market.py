@@ -292,33 +292,42 @@ class CapitalMarket:
         model = self.model
         ledger = model.ledger
         labs = model.labs
+        lab_accounts = [lab.account for lab in labs]
         rounds: list[list[tuple[int, float]]] = [[] for _ in labs]  # (buyer's row, amount)
-
-        def buy(holder, i: int, amount: float, flow: str) -> None:
-            if amount > 1e-12:
-                ledger.transfer(holder.account, labs[i].account, amount, flow)
-                rounds[i].append((self._firm_index[holder.unique_id], amount))
-                labs[i].raised_usd_b += amount
-                self.strategic_raised_usd_b += amount
-            need[i] -= amount
-
+        total_raised = self.strategic_raised_usd_b
+        firm_index = self._firm_index
         for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
             partners = [i for i in partner_labs if need[i] > 0.0]
             if not partners:
                 continue
             budget = owner.strategic_budget_usd_b()
+            share = budget / len(partners)
+            row = firm_index[owner.unique_id]
             for i in partners:
-                buy(owner, i, min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0)),
-                    "strategic_stake")
+                amount = min(need[i], share, max(owner.cash_usd_b, 0.0))
+                if amount > 1e-12:  # smaller purchases are not booked
+                    ledger.transfer(owner.account, lab_accounts[i], amount, "strategic_stake")
+                    rounds[i].append((row, amount))
+                    labs[i].raised_usd_b += amount
+                    total_raised += amount
+                need[i] -= amount
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
             total_need = float(np.add.reduce(need))  # amounts in Python floats (the same IEEE
             # arithmetic as numpy scalars, less overhead)
             if budget <= 0.0 or total_need <= 0.0:
                 continue
+            row = firm_index[chipmaker.unique_id]
             for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
-                buy(chipmaker, i, min(need[i], budget * need[i] / total_need),
-                    "vendor_financing")
+                amount = min(need[i], budget * need[i] / total_need)
+                if amount > 1e-12:
+                    ledger.transfer(chipmaker.account, lab_accounts[i], amount,
+                                    "vendor_financing")
+                    rounds[i].append((row, amount))
+                    labs[i].raised_usd_b += amount
+                    total_raised += amount
+                need[i] -= amount
+        self.strategic_raised_usd_b = total_raised
         sold = set()
         dilutions = [1.0] * len(labs)
         new_stakes: list[tuple[int, int, float]] = []
