@@ -117,9 +117,7 @@ class InvestorPopulation:
         # Each strategy's column first, floored at zero (risk appetites are positive: the same
         # numbers as flooring the product), then one column per investor.
         tilt = np.maximum(1.0 + p.allocation_return_sensitivity * expected_returns.T, 0.0)
-        # tilt[:, self.strategy], faster: the same numbers and memory layout (an investor's
-        # tilts are contiguous), which sums over investors depend on
-        tilt = tilt.T.take(self.strategy, axis=0).T
+        tilt = tilt.take(self.strategy, axis=1)  # tilt[:, self.strategy], C-contiguous
         tilt *= self.risk_appetite
         return np.minimum(tilt, MAX_TILT, out=tilt)
 

@@ -589,7 +589,7 @@ class CapitalMarket:
         # is equity_allocation_base × firm f's market weight × tilted_wealth[f, i].
         tilted_wealth = investors.desired_tilt(self.expected_returns) * np.maximum(
             self.investor_wealth_usd_b(), 0.0)
-        tilted_total = np.add.reduce(tilted_wealth, axis=1)
+        tilted_total = np.add.accumulate(tilted_wealth, axis=1)[:, -1]  # summed in order
         held_shares = np.add.reduce(self.investor_shares, axis=1)  # investors' float
         desired = p.equity_allocation_base * tilted_total * (self.price_usd_b
                                                              / self.price_usd_b.sum())
