@@ -11,6 +11,7 @@ from bubble_abm.agents.investor import (
     NARRATIVE,
     TREND_FOLLOWER,
     logit_strategy_shares,
+    sector_expected_returns,
     strategy_expected_returns,
 )
 
@@ -219,6 +220,15 @@ def test_investor_strategies_read_the_same_news_differently():
     assert returns[FUNDAMENTALIST, 0] > 0 > returns[FUNDAMENTALIST, 1]
     assert returns[TREND_FOLLOWER, 0] < 0 < returns[TREND_FOLLOWER, 1]
     assert returns[NARRATIVE, 0] > returns[NARRATIVE, 1] > 0
+
+
+@pytest.mark.parametrize("gap, trend, news", [(0.5, -0.1, 1.0), (-2.0, 0.3, -0.7),
+                                               (3.0, 0.0, 0.0)])
+def test_a_sector_s_expected_returns_are_those_of_one_asset_of_full_exposure(gap, trend, news):
+    expected = strategy_expected_returns(np.array([gap]), np.array([trend]), news, np.ones(1))
+    returns = sector_expected_returns(gap, trend, news)
+    assert returns.shape == (3, 1)
+    assert np.array_equal(returns, expected)
 
 
 def test_logit_switching_favours_the_better_strategy_more_with_higher_intensity():

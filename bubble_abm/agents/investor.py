@@ -62,6 +62,15 @@ def strategy_expected_returns(
     return np.array((fundamental, trend, narrative))  # np.vstack's rows, with less overhead
 
 
+def sector_expected_returns(fundamental_gap: float, price_trend: float,
+                            capability_news_logit: float) -> np.ndarray:
+    """:func:`strategy_expected_returns` of one asset of AI exposure 1 (a whole sector, such
+    as the private labs), shape (3, 1): the same numbers, from Python floats."""
+    fundamental = FUNDAMENTAL_REVERSION_PER_QUARTER * min(max(fundamental_gap, -0.9), 1.0)
+    return np.array(((fundamental,), (TREND_EXTRAPOLATION * price_trend,),
+                     (NARRATIVE_RETURN_PER_LOGIT * capability_news_logit,)))
+
+
 def logit_strategy_shares(performance: np.ndarray, intensity_of_choice: float) -> np.ndarray:
     """Brock-Hommes discrete choice: share_h ∝ exp(β · U_h)."""
     z = intensity_of_choice * (performance - performance.max())
@@ -108,7 +117,8 @@ class InvestorPopulation:
         # Each strategy's column first, floored at zero (risk appetites are positive: the same
         # numbers as flooring the product), then one column per investor.
         tilt = np.maximum(1.0 + p.allocation_return_sensitivity * expected_returns.T, 0.0)
-        tilt = tilt[:, self.strategy] * self.risk_appetite
+        tilt = tilt.take(self.strategy, axis=1)  # tilt[:, self.strategy], C-contiguous
+        tilt *= self.risk_appetite
         return np.minimum(tilt, MAX_TILT, out=tilt)
 
     def review_strategies(self, realised_returns: np.ndarray, last_expected: np.ndarray) -> None:

@@ -26,11 +26,13 @@ def dcf_value_usd_b(
     g_T = 2% (Gordon 1959). Cash flows may be negative (loss-making firms have negative value
     until growth makes them positive). Vectorized over firms.
     """
-    cash = np.atleast_1d(np.asarray(annual_cash_flow_usd_b, dtype=float))
+    cash = np.asarray(annual_cash_flow_usd_b, dtype=float)
+    if cash.ndim == 0:  # np.atleast_1d's result, without its overhead
+        cash = cash.reshape(1)
     growth = np.asarray(expected_growth_per_year, dtype=float)
     if growth.shape != cash.shape:
         growth = np.broadcast_to(growth, cash.shape)
-    years = int(max(1, round(horizon_years)))
+    years = max(1, round(horizon_years))
     fade, weights = _fade_and_weights(years, discount_rate_per_year)
     # 1 + g_k for every firm (row) and year k (column); the path's levels per unit of cash.
     one_plus_growth = np.multiply.outer(TERMINAL_GROWTH_PER_YEAR - growth, fade) + (

@@ -16,7 +16,11 @@ import math
 
 import numpy as np
 
-from bubble_abm.agents.investor import STRATEGY_NAMES, strategy_expected_returns
+from bubble_abm.agents.investor import (
+    STRATEGY_NAMES,
+    sector_expected_returns,
+    strategy_expected_returns,
+)
 from bubble_abm.core.valuation import dcf_value_usd_b
 
 LAB_LONG_RUN_MARGIN = 0.25  # operating margin investors expect of a mature lab
@@ -217,8 +221,7 @@ class CapitalMarket:
         if len(history) >= 2:  # the mean log change of the last (up to) two quarters
             quarters = min(len(history), 3) - 1
             trend = math.log(max(history[-1], 1e-9) / max(history[-1 - quarters], 1e-9)) / quarters
-        return strategy_expected_returns(np.array([gap]), np.array([trend]),
-                                         self.model.capability_news_logit(), np.ones(1))
+        return sector_expected_returns(gap, trend, self.model.capability_news_logit())
 
     def _revalue_lab_stakes(self, new_value: np.ndarray) -> None:
         revaluation = self._lab_fractions @ (new_value - self.lab_valuation_usd_b)
@@ -261,17 +264,21 @@ class CapitalMarket:
             return
         fill = min(1.0, float(total_appetite / total_need))  # amounts in Python floats
         appetite_shares = appetite / total_appetite
-        for i, lab_need in enumerate(need):
-            if lab_need <= 0.0:
-                continue
-            amount = lab_need * fill
-            contributions = appetite_shares * amount
-            post_money = self._book_rounds(i, [(None, amount)])
-            ledger.transfer_many(investors.account, labs[i].account, contributions,
-                                 "funding_round")
-            self.lab_fraction_investors[:, i] += contributions / post_money
-            labs[i].raised_usd_b += amount
-            self.funding_raised_usd_b += amount
+        amounts = [lab_need * fill if lab_need > 0.0 else 0.0 for lab_need in need]
+        # Row i: each investor's contribution to lab i's round (zeros if it raises none).
+        contributions = np.multiply.outer(amounts, appetite_shares)
+        dilutions = [1.0] * len(labs)
+        post_money = [1.0] * len(labs)  # 1.0: any number would do for labs without a round
+        for i, (lab_need, amount) in enumerate(zip(need, amounts, strict=True)):
+            if lab_need > 0.0:
+                post_money[i] = self._book_rounds(i, [(None, amount)], dilutions, [])
+                ledger.transfer_many(investors.account, labs[i].account, contributions[i],
+                                     "funding_round")
+                labs[i].raised_usd_b += amount
+                self.funding_raised_usd_b += amount
+        self._dilute(dilutions, [])
+        # Investors' new stakes, every lab at once (a lab without a round adds zeros).
+        self.lab_fraction_investors += (contributions / np.array(post_money)[:, None]).T
 
     def _sell_strategic_stakes(self, need: list[float]) -> set[int]:
         """Step 1 of :meth:`fund_labs`: each big-four partner buys stakes in its labs up to its
@@ -285,77 +292,102 @@ class CapitalMarket:
         model = self.model
         ledger = model.ledger
         labs = model.labs
+        lab_accounts = [lab.account for lab in labs]
         rounds: list[list[tuple[int, float]]] = [[] for _ in labs]  # (buyer's row, amount)
-
-        def buy(holder, i: int, amount: float, flow: str) -> None:
-            if amount > 1e-12:
-                ledger.transfer(holder.account, labs[i].account, amount, flow)
-                rounds[i].append((self._firm_index[holder.unique_id], amount))
-                labs[i].raised_usd_b += amount
-                self.strategic_raised_usd_b += amount
-            need[i] -= amount
-
+        total_raised = self.strategic_raised_usd_b
+        firm_index = self._firm_index
         for owner, partner_labs in zip(model.gpu_owners, self._partner_labs, strict=True):
             partners = [i for i in partner_labs if need[i] > 0.0]
             if not partners:
                 continue
             budget = owner.strategic_budget_usd_b()
+            share = budget / len(partners)
+            row = firm_index[owner.unique_id]
             for i in partners:
-                buy(owner, i, min(need[i], budget / len(partners), max(owner.cash_usd_b, 0.0)),
-                    "strategic_stake")
+                amount = min(need[i], share, max(owner.cash_usd_b, 0.0))
+                if amount > 1e-12:  # smaller purchases are not booked
+                    ledger.transfer(owner.account, lab_accounts[i], amount, "strategic_stake")
+                    rounds[i].append((row, amount))
+                    labs[i].raised_usd_b += amount
+                    total_raised += amount
+                need[i] -= amount
         for chipmaker in model.chipmakers:  # vendor financing, pro rata to remaining needs
             budget = min(chipmaker.strategic_budget_usd_b(), max(chipmaker.cash_usd_b, 0.0))
             total_need = float(np.add.reduce(need))  # amounts in Python floats (the same IEEE
             # arithmetic as numpy scalars, less overhead)
             if budget <= 0.0 or total_need <= 0.0:
                 continue
+            row = firm_index[chipmaker.unique_id]
             for i in [i for i, lab_need in enumerate(need) if lab_need > 0.0]:
-                buy(chipmaker, i, min(need[i], budget * need[i] / total_need),
-                    "vendor_financing")
+                amount = min(need[i], budget * need[i] / total_need)
+                if amount > 1e-12:
+                    ledger.transfer(chipmaker.account, lab_accounts[i], amount,
+                                    "vendor_financing")
+                    rounds[i].append((row, amount))
+                    labs[i].raised_usd_b += amount
+                    total_raised += amount
+                need[i] -= amount
+        self.strategic_raised_usd_b = total_raised
         sold = set()
+        dilutions = [1.0] * len(labs)
+        new_stakes: list[tuple[int, int, float]] = []
         for i, lab_rounds in enumerate(rounds):
             if lab_rounds:
-                self._book_rounds(i, lab_rounds)
+                self._book_rounds(i, lab_rounds, dilutions, new_stakes)
                 sold.add(i)
+        self._dilute(dilutions, new_stakes)  # every lab's at once
         return sold
 
-    def _book_rounds(self, lab_index: int, rounds: list[tuple[int | None, float]]) -> float:
-        """Price a lab's rounds in turn and dilute its holders; returns the last post-money.
+    def _book_rounds(self, lab_index: int, rounds: list[tuple[int | None, float]],
+                     dilutions: list[float], new_stakes: list[tuple[int, int, float]]) -> float:
+        """Price a lab's rounds in turn; returns the last post-money. Diluting the holders is
+        left to the caller, who books each lab's rounds once (``dilutions`` and ``new_stakes``
+        start as 1.0 per lab and empty) and then dilutes every lab in one step
+        (:meth:`_dilute`): this lab's factor goes to ``dilutions[lab_index]``, its new
+        strategic stakes (row, lab, fraction) to ``new_stakes``.
 
         Each round is (buyer's row of ``lab_fraction_strategic``, or None when the caller books
-        the new stake itself, amount). A round's pre-money is the current mark, at least the
-        new money; if that is above the mark, holders' stakes are first revalued up to it.
-        Existing holders are diluted so that their stakes keep the pre-money value. In Python
-        floats: the stakes held before are diluted by all rounds at once, and each new stake
-        by the rounds after it (the same dilution, multiplied in another order)."""
+        the new stake itself, after :meth:`_dilute`; amount). A round's pre-money is the
+        current mark, at least the new money; if that is above the mark, the dilutions so far
+        are applied and holders' stakes are revalued up to it. Existing holders are diluted
+        so that their stakes keep the pre-money value. In Python floats: the stakes held
+        before are diluted by all rounds at once, and each new stake by the rounds after it
+        (the same dilution, multiplied in another order)."""
         mark = self.lab_valuation_usd_b.item(lab_index)
         dilution = 1.0
-        new_stakes: list[tuple[int | None, float]] = []  # (row, fraction after rounds so far)
+        lab_stakes: list[tuple[int | None, float]] = []  # (row, fraction after rounds so far)
         for row, amount in rounds:
             pre_money = max(mark, amount)
             if pre_money > mark:  # stakes are revalued up to it: book the rounds so far first
-                self._dilute(lab_index, dilution, new_stakes)
-                dilution, new_stakes = 1.0, []
+                dilutions[lab_index] = dilution
+                new_stakes.extend((held_row, lab_index, fraction)
+                                  for held_row, fraction in lab_stakes if held_row is not None)
+                self._dilute(dilutions, new_stakes)
+                dilutions[:] = [1.0] * len(dilutions)
+                new_stakes.clear()
+                dilution, lab_stakes = 1.0, []
                 self.lab_valuation_usd_b[lab_index] = mark
                 self._revalue_lab_to(lab_index, pre_money)
             post_money = pre_money + amount
             factor = pre_money / post_money
             dilution *= factor
-            new_stakes = [(held_row, fraction * factor) for held_row, fraction in new_stakes]
-            new_stakes.append((row, amount / post_money))
+            lab_stakes = [(held_row, fraction * factor) for held_row, fraction in lab_stakes]
+            lab_stakes.append((row, amount / post_money))
             mark = post_money
-        self._dilute(lab_index, dilution, new_stakes)
+        dilutions[lab_index] = dilution
+        new_stakes.extend((held_row, lab_index, fraction)
+                          for held_row, fraction in lab_stakes if held_row is not None)
         self.lab_valuation_usd_b[lab_index] = mark
         return mark
 
-    def _dilute(self, lab_index: int, factor: float, new_stakes: list[tuple[int | None, float]]
+    def _dilute(self, dilutions: list[float], new_stakes: list[tuple[int, int, float]]
                 ) -> None:
-        """Scale every holder's stake in a lab by ``factor``, then add new strategic stakes."""
-        self._lab_fractions[:, lab_index] *= factor
+        """Scale every holder's stake in each lab by its factor in ``dilutions`` (1.0 leaves a
+        lab's stakes as they are), then add new strategic stakes (row, lab, fraction)."""
+        self._lab_fractions *= np.array(dilutions)
         fractions = self.lab_fraction_strategic
-        for row, fraction in new_stakes:
-            if row is not None:
-                fractions[row, lab_index] = fractions.item(row, lab_index) + fraction
+        for row, lab_index, fraction in new_stakes:
+            fractions[row, lab_index] = fractions.item(row, lab_index) + fraction
 
     def _revalue_lab_to(self, lab_index: int, value_usd_b: float) -> None:
         """Revalue holders' stakes in one lab to a new value (its mark is the caller's)."""
@@ -557,7 +589,7 @@ class CapitalMarket:
         # is equity_allocation_base × firm f's market weight × tilted_wealth[f, i].
         tilted_wealth = investors.desired_tilt(self.expected_returns) * np.maximum(
             self.investor_wealth_usd_b(), 0.0)
-        tilted_total = np.add.reduce(tilted_wealth, axis=1)
+        tilted_total = np.add.accumulate(tilted_wealth, axis=1)[:, -1]  # summed in order
         held_shares = np.add.reduce(self.investor_shares, axis=1)  # investors' float
         desired = p.equity_allocation_base * tilted_total * (self.price_usd_b
                                                              / self.price_usd_b.sum())
