@@ -91,3 +91,49 @@ def test_an_account_paying_its_own_block_matches_the_general_path_bit_for_bit():
         ledger.transfer_many(payees, int(investors[2]), draws.random(9), "funding_round")
         books.append(_books(ledger, np.arange(len(ledger.names))))
     assert books[0] == books[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sales_and_costs_match_two_transfers_per_sale_bit_for_bit(seed):
+    books = []
+    for in_one_call in (True, False):
+        ledger = Ledger()
+        chipmaker = ledger.open_account("chipmaker", "chipmakers")
+        buyers = [ledger.open_account(f"owner{i}", "hyperscalers") for i in range(7)]
+        draws = np.random.default_rng(seed)  # the same amounts for both ledgers
+        for buyer in buyers:
+            ledger.transfer(ledger.rest_of_economy, buyer, 1e3 * draws.random(), "opening_balance")
+        ledger.start_quarter()
+        for _ in range(3):
+            prices = (draws.random(7) * (draws.random(7) > 0.2)).tolist()  # some zero
+            sales = [(buyer, price, 0.3 * price) for buyer, price in zip(buyers, prices,
+                                                                       strict=True)]
+            if in_one_call:
+                ledger.transfer_sales_and_costs(chipmaker, ledger.rest_of_economy, sales,
+                                                "gpu_sales", "chip_production_cost")
+            else:
+                for buyer, price, cost in sales:
+                    ledger.transfer(buyer, chipmaker, price, "gpu_sales")
+                    ledger.transfer(chipmaker, ledger.rest_of_economy, cost,
+                                    "chip_production_cost")
+            ledger.transfer(ledger.rest_of_economy, buyers[0], draws.random(), "bond_issue")
+        flows = ledger.flows_this_quarter()
+        books.append((_books(ledger, np.arange(len(ledger.names))), list(flows)))
+    assert books[0] == books[1]  # balances, tallies, flows and the flows' order
+
+
+def test_sales_and_costs_are_checked_before_any_balance_changes():
+    ledger = Ledger(10.0)
+    seller = ledger.open_account("chipmaker", "chipmakers")
+    buyer = ledger.open_account("owner", "hyperscalers")
+    before = ledger.balances_usd_b.tolist()
+    for bad in (-1.0, np.inf, np.nan):
+        with pytest.raises(LedgerError, match="gpu_sales"):
+            ledger.transfer_sales_and_costs(seller, ledger.rest_of_economy,
+                                            [(buyer, 1.0, 0.5), (buyer, 1.0, bad)],
+                                            "gpu_sales", "chip_production_cost")
+    with pytest.raises(KeyError):
+        ledger.transfer_sales_and_costs(seller, ledger.rest_of_economy, [(buyer, 1.0, 0.5)],
+                                        "gpu_sales", "no_such_flow")
+    assert ledger.balances_usd_b.tolist() == before
+    assert ledger.flows_this_quarter() == {}

@@ -110,6 +110,18 @@ def _post_transfer(ledger: Ledger, flow: str, payer: int, payee: int, amount: fl
     ledger._flows_usd_b[(flow, sectors[payer], sectors[payee])] += amount
 
 
+def _post_sales_and_costs(ledger: Ledger, seller: int, supplier: int,
+                          sales: tuple[tuple[int, float, float], ...], sale_flow: str,
+                          cost_flow: str) -> None:
+    """The postings of :meth:`Ledger.transfer_sales_and_costs`: each sale's two transfers, in
+    turn, as :meth:`Ledger.transfer` posts them (none for a zero amount)."""
+    for buyer, price, cost in sales:
+        if price != 0.0 and buyer != seller:
+            _post_transfer(ledger, sale_flow, buyer, seller, price)
+        if cost != 0.0 and seller != supplier:
+            _post_transfer(ledger, cost_flow, seller, supplier, cost)
+
+
 def _post_transfers(ledger: Ledger, flow: str, payers: np.ndarray, payees: np.ndarray,
                     amounts: np.ndarray) -> None:
     payer_tally, payee_tally = _FLOW_TALLIES[flow]
@@ -305,6 +317,33 @@ class Ledger:
         journal.append((_post_transfer, flow, payer, payee, amount))
         if len(journal) >= _MAX_JOURNAL_POSTINGS:
             self._posted()
+
+    def transfer_sales_and_costs(self, seller: int, supplier: int,
+                                 sales: list[tuple[int, float, float]], sale_flow: str,
+                                 cost_flow: str) -> None:
+        """Sales and their cost of goods: for each ``(buyer, price_usd_b, cost_usd_b)`` of
+        ``sales`` in turn, the buyer pays the price to ``seller``, who pays the cost to
+        ``supplier``. Exactly the books of ``transfer(buyer, seller, price, sale_flow)`` then
+        ``transfer(seller, supplier, cost, cost_flow)`` for each sale in order, in one call
+        and one journal posting (a loop over Python floats: cheaper than the calls for the
+        few sales of a quarter). Every amount is checked before any balance changes."""
+        for flow in (sale_flow, cost_flow):
+            if flow not in _FLOW_TALLIES:
+                raise KeyError(flow)
+        for _, price, cost in sales:
+            if not (0.0 <= price < _INF and 0.0 <= cost < _INF):  # also catches NaN
+                raise LedgerError(f"{sale_flow}, {cost_flow}: amounts must be finite and >= 0, "
+                                  f"got {price}, {cost}")
+        balances = self.balances_view
+        for buyer, price, cost in sales:
+            if price != 0.0 and buyer != seller:
+                balances[buyer] = balances[buyer] - price
+                balances[seller] = balances[seller] + price
+            if cost != 0.0 and seller != supplier:
+                balances[seller] = balances[seller] - cost
+                balances[supplier] = balances[supplier] + cost
+        self._post((_post_sales_and_costs, seller, supplier, tuple(sales), sale_flow,
+                    cost_flow))
 
     def transfer_many(
         self, payers: np.ndarray, payees: np.ndarray, amounts_usd_b: np.ndarray, flow: str

@@ -38,9 +38,13 @@ def place_orders(buyers: list, chipmakers: list) -> None:
 
 
 def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
-    """Ship from backlogs up to capacity; buyers pay on delivery and install the GPUs."""
+    """Ship from backlogs up to capacity; buyers pay on delivery and install the GPUs.
+
+    A chipmaker's sales and production costs are booked in one ledger call once its buyers
+    have been served, or before a buyer raises funds: each buyer is served once per chipmaker
+    and only its own cash decides what it can pay for, so every balance, flow and tally sees
+    the same payments in the same order as one transfer per sale would give."""
     roe = ledger.rest_of_economy
-    transfer = ledger.transfer
     for chipmaker in chipmakers:
         queued = {k: v for k, v in chipmaker.backlog_h100e.items() if v > 0.0}
         total = sum(queued.values())
@@ -57,6 +61,7 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
         shipments = chipmaker.shipments_h100e
         revenue = chipmaker.revenue_usd_b
         profit = chipmaker.profit_usd_b
+        sales: list[tuple[int, float, float]] = []  # (buyer's account, price paid, its cost)
         for buyer_id, units in queued.items():
             buyer = buyers_by_id.get(buyer_id)
             if buyer is None:
@@ -64,20 +69,31 @@ def ship(chipmakers: list, buyers_by_id: dict, ledger) -> None:
                 continue
             wanted = units * fill
             bill = wanted * price / 1e9
+            spendable = buyer.spendable_cash_usd_b()
+            if bill > spendable:
+                # The buyer raises funds first (spendable_after_raising_usd_b): the sales so
+                # far are booked before its bonds, in the order one transfer per sale gives.
+                if sales:
+                    ledger.transfer_sales_and_costs(account, roe, sales, "gpu_sales",
+                                                    "chip_production_cost")
+                    sales = []
+                spendable = buyer.spendable_after_raising_usd_b(bill)
             # a Python float: the arithmetic below is cheaper than in numpy scalars
-            affordable = float(buyer.spendable_after_raising_usd_b(bill)) * 1e9 / price
+            affordable = float(spendable) * 1e9 / price
             delivered = min(wanted, affordable)
             if delivered <= 0.0:
                 continue
             cost = delivered * price / 1e9
             production_cost = delivered * unit_cost / 1e9
-            transfer(buyer.account, account, cost, "gpu_sales")
-            transfer(account, roe, production_cost, "chip_production_cost")
+            sales.append((buyer.account, cost, production_cost))
             buyer.install(delivered, generation, cost)
             backlog[buyer_id] = units - delivered
             shipments += delivered
             revenue += cost
             profit += cost - production_cost
+        if sales:
+            ledger.transfer_sales_and_costs(account, roe, sales, "gpu_sales",
+                                            "chip_production_cost")
         chipmaker.shipments_h100e = shipments
         chipmaker.revenue_usd_b = revenue
         chipmaker.profit_usd_b = profit
