@@ -88,8 +88,7 @@ def observe_model(model) -> dict[str, Any]:
     # Each owner's AI capex and capex, read once for every column that sums them.
     ai_capex_by_owner, hyperscaler_capex, big_four_capex, big_four_ai_capex = [], [], [], []
     for o in owners:
-        ai = o.gpu_capex_usd_b + o.datacenter_capex_usd_b  # o.ai_capex_usd_b, inlined
-        capex = ai + o.non_ai_capex_usd_b  # o.capex_usd_b, inlined
+        ai, capex = o.ai_capex_usd_b, o.capex_usd_b
         ai_capex_by_owner.append(ai)
         if o.kind != "other":
             hyperscaler_capex.append(capex)
@@ -234,20 +233,18 @@ def agent_rows(model) -> dict[str, Any]:
     prices = market.price_usd_b.tolist()  # Python floats: the table holds the same values
     cash = model.ledger.balances_view  # each agent's cash_usd_b, read from the ledger at once
     few = []  # one tuple per chipmaker, GPU owner and live lab, in AGENT_COLUMNS order
-    # An owner's and a lab's main_decision are inlined (the pair each property returns).
     for f, (firm, kind) in enumerate(zip(market.firms, market.firm_kinds, strict=True)):
         if kind == "chipmaker":
             few.append((firm.unique_id, "Chipmaker", "chipmaker", cash[firm.account], 0.0,
                         prices[f], *firm.main_decision, 0.0, 0.0, 0.0))
         else:
             few.append((firm.unique_id, "Hyperscaler", firm.kind, cash[firm.account],
-                        firm.debt_usd_b, prices[f], "gpu_orders_h100e", firm.orders_h100e,
+                        firm.debt_usd_b, prices[f], *firm.main_decision,
                         firm.stranded_usd_b, firm.idle_h100e, firm.impairment_usd_b))
     for lab in model.labs:
         if lab.alive:
             few.append((lab.unique_id, "ModelLab", "open" if lab.is_open else "closed",
-                        cash[lab.account], 0.0, lab.valuation_usd_b,
-                        "training_budget_usd_b", lab.training_budget_usd_b,
+                        cash[lab.account], 0.0, lab.valuation_usd_b, *lab.main_decision,
                         0.0, 0.0, 0.0))
     apps = model.apps
     alive = np.flatnonzero(apps.alive)

@@ -234,8 +234,7 @@ class Hyperscaler(Agent):
                             / p.target_utilization)
         installed = self.fleet.installed_h100e
         retiring = installed / (p.gpu_accounting_life_years * 4.0)
-        unique_id = self.unique_id  # on_order_h100e(), inlined
-        on_order = sum([c.backlog_h100e.get(unique_id, 0.0) for c in self.model.chipmakers])
+        on_order = self.on_order_h100e()
         gap = target_installed - installed - on_order + retiring * horizon
         half_horizon = horizon / 2.0
         desired = gap / (1.0 if half_horizon < 1.0 else half_horizon)  # max(half, 1.0)
@@ -280,8 +279,7 @@ class Hyperscaler(Agent):
         """H100e a quarter's financing can pay for: operating cash flow, part of spare cash and
         of spare debt capacity (capex is funded mostly from cash flow; borrowing is spread)."""
         p = self.model.params
-        cash_flow = 4.0 * (self.legacy_cash_flow_usd_b + self.rent_revenue_usd_b
-                           + self.inhouse_revenue_usd_b)  # annual_cash_flow_usd_b(), inlined
+        cash_flow = self.annual_cash_flow_usd_b()
         # max(x, 0.0) written out as in plan_capex: ``0.0 if x < 0.0 else x``
         debt_room = self._debt_ceiling_for_usd_b(cash_flow) - self.debt_usd_b
         cash = self.model.ledger.balances_view[self.account]  # cash_usd_b, inlined
@@ -323,14 +321,7 @@ class Hyperscaler(Agent):
         """:meth:`raise_funds` for a payment (not debt service), then the spendable cash: the
         same as calling the two in turn, with the spendable cash computed once when no bonds
         were issued (then nothing it depends on changed)."""
-        # spendable_cash_usd_b(), inlined (asked for dozens of times a quarter); never below 0
-        model = self.model
-        rate = model.risk_free_rate + self.credit_spread
-        reserve = DEBT_SERVICE_RESERVE_QUARTERS * self.debt_usd_b * (
-            rate / 4.0 + DEBT_AMORTISATION_PER_QUARTER)
-        spendable = model.ledger.balances_view[self.account] - reserve
-        if spendable < 0.0:
-            spendable = 0.0
+        spendable = self.spendable_cash_usd_b()  # never below 0
         shortfall = needed_usd_b - spendable
         if shortfall <= 0.0 or self.defaulted:
             return spendable
