@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import signal
 import sys
 import textwrap
 import tomllib
@@ -509,7 +510,8 @@ def _add_batch_parser(commands: Any) -> None:
     )
     batch.add_argument(
         "--method", choices=("lhs", "sobol"), default="lhs",
-        help="sampling design: Latin hypercube or scrambled Sobol (default: %(default)s)",
+        help="sampling design: Latin hypercube (any --n) or scrambled Sobol (--n a power of "
+             "two) (default: %(default)s)",
     )
     batch.add_argument(
         "--sample-seed", type=_nonnegative_int, default=0, metavar="S",
@@ -670,8 +672,6 @@ def _simulate(model: Any, n_quarters: int, name: str, show_bar: bool) -> None:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    import signal
-
     from tqdm import tqdm
 
     from bubble_abm import batch
@@ -1044,11 +1044,14 @@ def _error(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 bad input, 1 other failure)."""
-    parser = build_parser()
     try:
+        parser = build_parser()  # imports NumPy and pandas: a Ctrl-C may come here
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2, message printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
     try:
         return args.handler(args)
     except (ParameterError, ScenarioError) as exc:
@@ -1059,6 +1062,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         _error("interrupted")
+        # the process is ending: a second Ctrl-C must not cut short its clean-up (the batch
+        # workers' shutdown at exit) with a traceback or leave the workers behind
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         return 130
 
 

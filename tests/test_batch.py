@@ -7,6 +7,7 @@ minute; most of its time is spent starting worker processes for the pool and Das
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -107,6 +108,13 @@ def test_scenario_values_are_parameter_columns():
     values = {j.scenario: j.values["extra_data_worth"] for j in plan.jobs()}
     assert values["baseline"] == Params().extra_data_worth
     assert values["data_wall"] != Params().extra_data_worth
+
+
+def test_sobol_sample_size_must_be_a_power_of_two():
+    with pytest.raises(BatchError, match=r"--n 5: Sobol' sampling needs a power of two "
+                                         r"\(e\.g\. 4 or 8\)"):
+        sample_points({"extra_data_worth": (0.0, 5.0)}, 5, "sobol")
+    assert len(sample_points({"extra_data_worth": (0.0, 5.0)}, 5, "lhs")) == 5
 
 
 @pytest.mark.parametrize("method", ["lhs", "sobol"])
@@ -327,6 +335,36 @@ def test_ctrl_c_writes_finished_runs_and_rerun_resumes(tmp_path, reference):
     outcome = batch.resume_batch(out, on_start=lambda total, done: started.append(done))
     assert started == [2] and outcome.skipped == 2 and outcome.completed == len(small_plan()) - 2
     assert_same_batch(load_batch(out), load_batch(reference))
+
+
+@pytest.mark.parametrize("delays_s", [(0.3,), (1.5,), (3.0,), (1.5, 0.2)],
+                         ids=["while-importing", "while-workers-start", "while-running",
+                              "twice"])
+def test_ctrl_c_on_the_command_line_prints_one_line_and_leaves_no_worker(tmp_path, delays_s):
+    """Ctrl-C in a terminal sends SIGINT to the command's whole process group (the parent and
+    its pool workers), at any moment: while modules load, while workers start, while they run;
+    pressed twice too. Every time: status 130, the one-line message, no traceback, no worker
+    left running."""
+    command = [sys.executable, "-m", "bubble_abm", "batch", "--scenarios", "baseline",
+               "--seeds", "400", "--processes", "2", "--out", str(tmp_path / "b"), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True, text=True)
+    try:
+        for delay in delays_s:
+            time.sleep(delay)
+            os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # no-op unless something was left behind
+    assert "Traceback" not in output, output
+    assert process.returncode in (130, -signal.SIGINT), output  # -2: a second Ctrl-C at exit
+    assert "interrupted" in output
+    deadline = time.monotonic() + 10  # multiprocessing's resource tracker exits just after
+    while (survivors := subprocess.run(["pgrep", "-a", "-g", str(process.pid)],
+                                       capture_output=True, text=True).stdout):
+        assert time.monotonic() < deadline, f"processes left running: {survivors}"
+        time.sleep(0.1)
 
 
 def test_orphan_parts_of_an_unfinished_chunk_are_removed(tmp_path, reference):

@@ -85,13 +85,17 @@ class ProcessExecutor:
         if exc_type is None:
             pool.shutdown(wait=True)
             return
-        # interrupted or failed: drop queued work and stop the workers now
-        pool.shutdown(wait=False, cancel_futures=True)
-        terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
-        if terminate is not None:
-            terminate()
-        else:
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
+        # interrupted or failed: drop queued work and stop the workers now (a second Ctrl-C
+        # must not cut this short: the workers ignore SIGINT and would be left running)
+        with _sigint_ignored():
+            terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+            if terminate is not None:
+                terminate()
+                return
+            # before shutdown(), which drops the pool's reference to its processes
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers:
                 process.terminate()
 
     def imap_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]
@@ -108,13 +112,20 @@ class ProcessExecutor:
                     return
                 pending[self._pool.submit(fn, item)] = item
 
-        fill()
+        def fill_ignoring_sigint() -> None:
+            # A submit may spawn a worker; spawned while SIGINT is ignored, it inherits that
+            # and never prints a KeyboardInterrupt traceback of its start-up on Ctrl-C (the
+            # parent stops the workers). Ignored for the few microseconds of the submits only.
+            with _sigint_ignored():
+                fill()
+
+        fill_ignoring_sigint()
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
                 item = pending.pop(future)
                 yield item, future.result()
-            fill()
+            fill_ignoring_sigint()
 
 
 _END = object()

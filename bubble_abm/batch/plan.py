@@ -133,7 +133,7 @@ def sample_points(
     Reproducible from ``seed`` (scipy.stats.qmc). Integer parameters are drawn over
     ``[low - 0.5, high + 0.5]`` and rounded, so every integer in range is equally likely; each
     range must lie inside the parameter's allowed range. Sobol points are balanced only when
-    ``n`` is a power of two (scipy warns otherwise).
+    ``n`` is a power of two, so another ``n`` is refused (Latin hypercube takes any ``n``).
     """
     from scipy.stats import qmc
 
@@ -141,6 +141,10 @@ def sample_points(
         raise BatchError(f"--method {method!r}: allowed {', '.join(METHODS)}")
     if n < 1:
         raise BatchError(f"--n {n}: must be >= 1")
+    if method == "sobol" and n & (n - 1):
+        raise BatchError(f"--n {n}: Sobol' sampling needs a power of two (e.g. "
+                         f"{1 << (n.bit_length() - 1)} or {1 << n.bit_length()}); "
+                         "--method lhs takes any n")
     if not ranges:
         raise BatchError("--sample: no parameter to sample")
     lows, highs, integer = [], [], []
