@@ -437,7 +437,7 @@ class BubbleModel(Model):
         total = compute_budget_usd / max(rent, 1e-9)
         weights = np.array([o.legacy_cash_flow_usd_b if o.kind == "big_four" else 0.0
                             for o in self.gpu_owners])
-        weight_total = np.add.reduce(weights)  # weights.sum(), without its Python wrapper
+        weight_total = weights.sum()
         return total * weights / weight_total if weight_total > 0 else weights
 
     def _compute_rent_accounts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -477,7 +477,7 @@ class BubbleModel(Model):
         n = self.n_labs
         payments = served * price / 1e9
         owner_revenue = result.owner_revenue_usd_b()
-        owner_revenue_total = np.add.reduce(owner_revenue)  # np.add.reduce: .sum() unwrapped
+        owner_revenue_total = owner_revenue.sum()
         revenue_share = owner_revenue / owner_revenue_total if owner_revenue_total > 0 else (
             np.full(owner_revenue.size, 1.0 / owner_revenue.size))
         payers, payees = self._compute_rent_accounts()
@@ -485,9 +485,9 @@ class BubbleModel(Model):
         ledger.transfer_many(payers, payees,
                              np.outer(payments[:n] + payments[n:], revenue_share).ravel(),
                              "compute_rent")
-        external_hours = np.add.reduce(result.external_hours, axis=1)
-        inhouse_used = np.add.reduce(result.used_hours, axis=1) - external_hours
-        total_payments = float(np.add.reduce(payments))
+        external_hours = result.external_hours.sum(axis=1)
+        inhouse_used = result.used_hours.sum(axis=1) - external_hours
+        total_payments = float(payments.sum())
         opex = self.opex_by_generation()
         # All owners' in-house revenue and running costs at once, as Python floats.
         inhouse_revenue = (inhouse_used * (float(self.expected_rents_usd_per_hour[-1])

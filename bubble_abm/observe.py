@@ -106,14 +106,12 @@ def observe_model(model) -> dict[str, Any]:
                   else model.lagged_frontier_base_logit() + model.inference_boost_logit)
     ai_capex = sum(ai_capex_by_owner)
     inhouse = sum([o.inhouse_revenue_usd_b for o in owners])
-    # np.add.reduce(x, axis=None) is x.sum(), without its Python wrapper
-    app_revenue = float(np.add.reduce(model.apps.revenue_usd_b, axis=None))
+    app_revenue = float(model.apps.revenue_usd_b.sum())
     ai_revenue = app_revenue + inhouse
     lab_revenue = sum([lab.revenue_usd_b for lab in labs])
     lab_costs = sum([lab.costs_usd_b for lab in alive_labs])
     caps = market.price_usd_b
-    index = 100.0 * np.add.reduce(caps, axis=None) / np.add.reduce(market.start_price_usd_b,
-                                                                   axis=None)
+    index = 100.0 * caps.sum() / market.start_price_usd_b.sum()
     model.equity_peak = max(model.equity_peak, index)
     sectors = market.sector_prices()
     served_tokens = sum([lab.tokens_served_t for lab in labs])
@@ -188,7 +186,7 @@ def observe_model(model) -> dict[str, Any]:
         "big_four_equity_usd_b": sectors["big_four"],
         "levered_equity_usd_b": sectors["levered"],
         "other_owner_equity_usd_b": sectors["other"],
-        "lab_valuation_usd_b": float(np.add.reduce(market.lab_valuation_usd_b, axis=None)),
+        "lab_valuation_usd_b": float(market.lab_valuation_usd_b.sum()),
         "sentiment": market.sentiment,
         "trend_follower_share": market.strategy_share("trend_follower"),
         "narrative_share": market.strategy_share("narrative"),

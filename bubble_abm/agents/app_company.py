@@ -127,7 +127,7 @@ class AppPopulation:
         switches = int(np.count_nonzero(switch))  # switch.sum(), faster for booleans
         if switches:
             score_4 = score**4
-            weights = score_4 / np.add.reduce(score_4)  # .sum(), without its wrapper
+            weights = score_4 / score_4.sum()
             self.lab[switch] = choose_by_probability(self.model.rng, weights, switches)
             self.switches = switches
         else:
@@ -157,11 +157,10 @@ class AppPopulation:
                 self.agents[index].remove()
             self.exits += int(broke.sum())
         alive = self.alive
-        # np.add.reduce(x) is x.sum(), without its Python wrapper
-        revenue = np.add.reduce(self.revenue_usd_b[alive])
+        revenue = self.revenue_usd_b[alive].sum()
         # Profit never exceeds revenue, so a margin over a vanishing revenue is 0 or a loss
         # (both attract no entrants); dividing by a denormal revenue would overflow.
-        margin = np.add.reduce(self.profit_usd_b[alive]) / revenue if revenue > 1e-12 else 0.0
+        margin = self.profit_usd_b[alive].sum() / revenue if revenue > 1e-12 else 0.0
         # np.count_nonzero: the same count as alive.sum(), without its wrapper
         expected = p.app_entry_rate * np.count_nonzero(self.alive) * max(margin, 0.0)
         count = int(model.rng.poisson(expected))

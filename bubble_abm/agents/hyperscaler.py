@@ -75,7 +75,7 @@ def expected_values_per_price(owners: list[Hyperscaler], rent_usd_per_hour: floa
     value = net * np.array(use)[:, None]
     value *= 2190.0
     value *= np.array(discount)[:, None] ** k
-    return np.add.reduce(value, axis=1) / max(  # value.sum(axis=1), without its wrapper
+    return value.sum(axis=1) / max(
         price_usd * (1.0 + p.datacenter_cost_per_gpu_dollar), 1.0)
 
 

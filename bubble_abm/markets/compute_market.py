@@ -47,14 +47,14 @@ class ComputeMarketResult:
     @cached_property
     def capacity_by_generation(self) -> np.ndarray:
         """Capacity hours of each generation, all owners (read-only)."""
-        capacity = np.add.reduce(self.capacity_hours, axis=0)  # .sum(axis=0), unwrapped
+        capacity = self.capacity_hours.sum(axis=0)
         capacity.flags.writeable = False
         return capacity
 
     @property
     def utilization_by_generation(self) -> np.ndarray:
         """Used over capacity hours of each generation (0 where nothing is installed)."""
-        used = np.add.reduce(self.used_hours, axis=0).tolist()
+        used = self.used_hours.sum(axis=0).tolist()
         capacity = self.capacity_by_generation.tolist()
         # np.divide(used, capacity, where=capacity > 0) into zeros, in Python floats
         return np.array([u / c if c > 0 else 0.0 for u, c in zip(used, capacity, strict=True)],
@@ -62,14 +62,14 @@ class ComputeMarketResult:
 
     @property
     def utilization(self) -> float:
-        capacity = np.add.reduce(self.capacity_hours, axis=None)  # .sum(), unwrapped
-        return float(np.add.reduce(self.used_hours, axis=None) / capacity) if capacity > 0 else 0.0
+        capacity = self.capacity_hours.sum()
+        return float(self.used_hours.sum() / capacity) if capacity > 0 else 0.0
 
     def owner_revenue_usd_b(self) -> np.ndarray:
         external_rent = self.external_rent_usd
         if external_rent is None:
             external_rent = self.external_hours * self.rents_usd_per_hour[None, :]
-        return np.add.reduce(external_rent, axis=1) / 1e9
+        return external_rent.sum(axis=1) / 1e9
 
 
 def _fill_newest_first(free_hours: np.ndarray, demand_hours: float) -> np.ndarray:

@@ -67,8 +67,7 @@ def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.nd
     customer_price = (1.0 + p.app_markup) * app_lab_price
     # Customers, not apps, hold the demand: when apps exit or enter, the same customers are
     # shared among the apps selling (market shares in proportion to size).
-    # np.add.reduce(x) is x.sum() without its Python wrapper (the same pairwise sum)
-    selling_size = np.add.reduce(apps.size[alive])
+    selling_size = apps.size[alive].sum()
     share_scale = model.initial_app_size_usd / selling_size if selling_size > 0 else 0.0
     raw = token_demand_t(apps.size * share_scale, lab_logit[app_lab], customer_price,
                          model.adoption, model.usage_depth, model.anchor_logit,
@@ -76,12 +75,12 @@ def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.nd
     tokens = np.where(alive, raw * model.token_demand_scale, 0.0)
     spending = spend_usd_b(tokens, customer_price)
     budget = p.customer_wtp_share_of_gdp * model.gdp_usd_b_per_quarter * model.adoption
-    total = np.add.reduce(spending)
-    spent = total  # spending's sum while spending is unchanged
+    total = spending.sum()
+    spent = total  # spending.sum() while spending is unchanged
     if total > budget > 0.0:
         tokens *= budget / total
         spending *= budget / total
-        spent = np.add.reduce(spending)
+        spent = spending.sum()
     fees = spend_usd_b(tokens, app_lab_price)
     ledger.transfer_many(ledger.rest_of_economy, apps.account, spending, "customer_spending")
     ledger.transfer_many(apps.account, model.lab_accounts[app_lab], fees, "api_fees")
@@ -92,6 +91,6 @@ def clear_customer_market(model, lab_quotes: tuple[np.ndarray, np.ndarray, np.nd
     lab_tokens = np.bincount(app_lab, weights=tokens, minlength=len(labs)).tolist()
     for lab, revenue, served in zip(labs, lab_fees, lab_tokens, strict=True):
         lab.record_revenue(revenue, served)
-    return {"customer_spend_usd_b": float(spent), "api_fees_usd_b": float(np.add.reduce(fees)),
-            "tokens_t": float(np.add.reduce(tokens)),
-            "demand_index": float(np.add.reduce(raw[alive]))}
+    return {"customer_spend_usd_b": float(spent), "api_fees_usd_b": float(fees.sum()),
+            "tokens_t": float(tokens.sum()),
+            "demand_index": float(raw[alive].sum())}
