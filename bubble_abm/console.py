@@ -4,6 +4,7 @@ a Ctrl-C while its modules (NumPy, pandas, Mesa) load exits with a one-line mess
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -11,6 +12,7 @@ def main() -> int:
     try:
         from bubble_abm.cli import main as cli_main
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # exiting: a second Ctrl-C changes nothing
         print("bubble-abm: error: interrupted", file=sys.stderr)
         return 130
     return cli_main()

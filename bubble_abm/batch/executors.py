@@ -49,6 +49,21 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold SIGINT back (blocked, not ignored) in this thread, then let it through: a Ctrl-C
+    meanwhile is delivered when the block ends, and processes started meanwhile inherit the
+    block, so they never raise KeyboardInterrupt (POSIX; elsewhere, nothing is held)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class SerialExecutor:
     """Runs each item in this process, in order."""
 
@@ -112,20 +127,20 @@ class ProcessExecutor:
                     return
                 pending[self._pool.submit(fn, item)] = item
 
-        def fill_ignoring_sigint() -> None:
-            # A submit may spawn a worker; spawned while SIGINT is ignored, it inherits that
-            # and never prints a KeyboardInterrupt traceback of its start-up on Ctrl-C (the
-            # parent stops the workers). Ignored for the few microseconds of the submits only.
-            with _sigint_ignored():
+        def fill_holding_sigint() -> None:
+            # A submit may spawn a worker: spawned while SIGINT is held back, it never prints
+            # a KeyboardInterrupt traceback of its start-up on Ctrl-C (the parent stops the
+            # workers), and a Ctrl-C during the submits reaches the parent just after them.
+            with _sigint_held():
                 fill()
 
-        fill_ignoring_sigint()
+        fill_holding_sigint()
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
                 item = pending.pop(future)
                 yield item, future.result()
-            fill_ignoring_sigint()
+            fill_holding_sigint()
 
 
 _END = object()
